@@ -1,0 +1,153 @@
+//! The storage contract. Shaped around use cases (not tables): each method is one atomic
+//! change or one read, and implementations own their transactions. Every write is durable
+//! when the method returns.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::{
+    AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
+    ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, User,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or reference rule refused the write; the name says which.
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// The backend failed (I/O, corruption, lost connection).
+    #[error(transparent)]
+    Backend(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Directory objects and catalog content from a fixture, applied in one transaction.
+/// Applying the same seed twice changes nothing: directory objects are upserted, apps,
+/// definitions and installations that already exist are left alone.
+#[derive(Debug, Clone, Default)]
+pub struct Seed {
+    pub tenants: Vec<Tenant>,
+    pub users: Vec<User>,
+    pub chats: Vec<Chat>,
+    pub teams: Vec<Team>,
+    pub applications: Vec<Application>,
+    pub apps: Vec<CatalogApp>,
+    pub installations: Vec<Installation>,
+}
+
+/// Outcome of a conditional publishing-state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    Done(AppDefinition),
+    NotFound,
+    /// The definition is not in the expected state; carries the state it is in.
+    WrongState(PublishingState),
+    /// `If-Match` did not match the current etag.
+    EtagMismatch,
+}
+
+/// Outcome of an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeOutcome {
+    Upgraded,
+    /// No such installation.
+    NotFound,
+    /// The installation is already at that version or newer: nothing changed.
+    NotNewer,
+    /// The target definition is gone or not published: nothing changed.
+    TargetMissing,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- signing keys -------------------------------------------------------------------
+    /// All signing keys, newest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    async fn add_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
+
+    // --- directory ----------------------------------------------------------------------
+    async fn apply_seed(&self, seed: &Seed) -> StoreResult<()>;
+    async fn tenant(&self, tenant_id: &str) -> StoreResult<Option<Tenant>>;
+    /// By object id, or by user principal name (case-insensitive).
+    async fn user(&self, tenant_id: &str, id_or_upn: &str) -> StoreResult<Option<User>>;
+    async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>>;
+    async fn team(&self, tenant_id: &str, team_id: &str) -> StoreResult<Option<Team>>;
+    async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>>;
+
+    // --- catalog ------------------------------------------------------------------------
+    /// Every app of the tenant with its definitions (ascending version), ordered by app id.
+    async fn list_apps(&self, tenant_id: &str) -> StoreResult<Vec<CatalogApp>>;
+    async fn get_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<CatalogApp>>;
+    async fn get_app_by_external_id(
+        &self,
+        tenant_id: &str,
+        external_id: &str,
+    ) -> StoreResult<Option<CatalogApp>>;
+    /// `Conflict("external_id")` when the manifest id is in the catalog already,
+    /// `Conflict("app_id")` when the id is taken.
+    async fn create_app(&self, app: &TeamsApp, definition: &AppDefinition) -> StoreResult<()>;
+    /// Adds a version. A rejected definition of the same version is replaced;
+    /// any other definition of that version is `Conflict("version")`; a missing app is
+    /// `Conflict("app")`.
+    async fn add_definition(&self, tenant_id: &str, definition: &AppDefinition) -> StoreResult<()>;
+    /// Moves a definition from `from` to `to` when it is in `from` and (if given) its etag
+    /// matches, setting the new etag and modification time.
+    #[allow(clippy::too_many_arguments)]
+    async fn transition_definition(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        version: &str,
+        from: PublishingState,
+        to: PublishingState,
+        if_match: Option<&str>,
+        new_etag: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Transition>;
+    /// Removes the app, its definitions and its installations. False when there was none.
+    async fn delete_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<bool>;
+    /// Removes one definition if it is in `state`. False when there was none in that state.
+    async fn delete_definition(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        version: &str,
+        state: PublishingState,
+    ) -> StoreResult<bool>;
+
+    // --- installations ------------------------------------------------------------------
+    /// The scope's installations ordered by app id.
+    async fn list_installations(
+        &self,
+        tenant_id: &str,
+        scope: &ScopeRef,
+    ) -> StoreResult<Vec<Installation>>;
+    async fn get_installation(
+        &self,
+        tenant_id: &str,
+        scope: &ScopeRef,
+        app_id: &str,
+    ) -> StoreResult<Option<Installation>>;
+    /// `Conflict("installation")` when the app is installed in the scope already,
+    /// `Conflict("definition")` when the definition does not exist (any more).
+    async fn create_installation(&self, installation: &Installation) -> StoreResult<()>;
+    /// Points the installation at `to_version` (which must exist and be published) and
+    /// replaces the consented set, only when `to_version` is newer than the installed one:
+    /// an upgrade never moves backwards, even when two race.
+    async fn upgrade_installation(
+        &self,
+        tenant_id: &str,
+        scope: &ScopeRef,
+        app_id: &str,
+        to_version: &str,
+        consented: Option<&[ResourceSpecificPermission]>,
+    ) -> StoreResult<UpgradeOutcome>;
+    /// False when there was none.
+    async fn delete_installation(
+        &self,
+        tenant_id: &str,
+        scope: &ScopeRef,
+        app_id: &str,
+    ) -> StoreResult<bool>;
+}

@@ -1,0 +1,1 @@
+//! placeholder: the OData query language (filled in by the query module work).
