@@ -47,7 +47,11 @@ pub fn parse_definition_id(id: &str) -> Option<DefinitionKey> {
     if parts.next().is_some() || app_id.is_empty() || version.is_empty() {
         return None;
     }
-    Some(DefinitionKey { app_id, version, state })
+    Some(DefinitionKey {
+        app_id,
+        version,
+        state,
+    })
 }
 
 /// `base64({scopeId}##{teamsAppId})`: stable across upgrades (spec section 10).
@@ -88,7 +92,10 @@ mod tests {
         let id = installation_id("19:d65713bc498c4a428c71ef9353e6ce20@thread.v2", "app");
         assert_eq!(
             parse_installation_id(&id),
-            Some(("19:d65713bc498c4a428c71ef9353e6ce20@thread.v2".into(), "app".into()))
+            Some((
+                "19:d65713bc498c4a428c71ef9353e6ce20@thread.v2".into(),
+                "app".into()
+            ))
         );
     }
 
@@ -105,9 +112,13 @@ mod tests {
             PublishingState::Published,
             DistributionMethod::Organization,
         );
-        assert_eq!(published, "YTc2MWFkMDctMjJlZi00YTUzLTlmZWItMjgzN2M4YWQ0YTg0IyMxLjEuOCMjUHVibGlzaGVk");
-        let store = parse_definition_id("MGQ4MjBlY2QtZGVmMi00Mjk3LWFkYWQtNzgwNTZjZGU3Yzc4IyMxLjAuMA==")
-            .unwrap();
+        assert_eq!(
+            published,
+            "YTc2MWFkMDctMjJlZi00YTUzLTlmZWItMjgzN2M4YWQ0YTg0IyMxLjEuOCMjUHVibGlzaGVk"
+        );
+        let store =
+            parse_definition_id("MGQ4MjBlY2QtZGVmMi00Mjk3LWFkYWQtNzgwNTZjZGU3Yzc4IyMxLjAuMA==")
+                .unwrap();
         assert_eq!(store.version, "1.0.0");
         assert_eq!(store.state, None);
     }

@@ -1,1 +1,605 @@
-//! (in progress)
+//! Installation use cases in the three scopes (spec section 4): list, get, install, upgrade,
+//! uninstall, and the user-scope chat. The check order is spec 5.7.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::error::{CoreError, CoreResult};
+use crate::ids;
+use crate::model::{
+    AppDefinition, CatalogApp, Installation, PermissionType, PublishingState,
+    ResourceSpecificPermission, ScopeKind, ScopeRef,
+};
+use crate::permissions::{authorize, Access, Operation, Reach, TargetFacts};
+use crate::principal::Principal;
+use crate::store::{Store, StoreError, UpgradeOutcome};
+
+/// The scope named by the URL, before it is resolved: a user id or UPN, a chat id, a team id.
+#[derive(Debug, Clone)]
+pub enum ScopePath {
+    User(String),
+    Chat(String),
+    Team(String),
+}
+
+impl ScopePath {
+    fn kind(&self) -> ScopeKind {
+        match self {
+            ScopePath::User(_) => ScopeKind::User,
+            ScopePath::Chat(_) => ScopeKind::Chat,
+            ScopePath::Team(_) => ScopeKind::Team,
+        }
+    }
+}
+
+/// An installation with its catalog app, for rendering expansions.
+#[derive(Debug, Clone)]
+pub struct InstalledApp {
+    pub installation: Installation,
+    pub app: CatalogApp,
+}
+
+impl InstalledApp {
+    pub fn definition(&self) -> Option<&AppDefinition> {
+        self.app.definition(&self.installation.version)
+    }
+}
+
+/// The user-scope 1:1 chat between the user and the app's bot.
+#[derive(Debug, Clone)]
+pub struct AppChat {
+    pub id: String,
+    pub tenant_id: String,
+}
+
+/// What an upgrade did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upgraded {
+    Moved,
+    /// Already at the newest published version: nothing changed (spec 6.3).
+    AlreadyCurrent,
+}
+
+/// Resolves the URL's scope (spec 5.7 step 3) and applies the delegated-context rule (step 4).
+async fn resolve_scope(
+    store: &dyn Store,
+    principal: &Principal,
+    path: &ScopePath,
+) -> CoreResult<ScopeRef> {
+    let tenant = &principal.tenant_id;
+    let (id, allowed) = match path {
+        ScopePath::User(id_or_upn) => {
+            let user = store
+                .user(tenant, id_or_upn)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("User Id '{id_or_upn}' not found.")))?;
+            let allowed = principal
+                .user_id()
+                .is_none_or(|u| u.eq_ignore_ascii_case(&user.id));
+            (user.id, allowed)
+        }
+        ScopePath::Chat(chat_id) => {
+            let chat = store
+                .chat(tenant, chat_id)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("Chat '{chat_id}' not found.")))?;
+            let allowed = principal
+                .user_id()
+                .is_none_or(|u| chat.members.iter().any(|m| m.eq_ignore_ascii_case(u)));
+            (chat.id, allowed)
+        }
+        ScopePath::Team(team_id) => {
+            let team = store
+                .team(tenant, team_id)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("Team '{team_id}' not found.")))?;
+            let allowed = principal.user_id().is_none_or(|u| {
+                team.members
+                    .iter()
+                    .chain(&team.owners)
+                    .any(|m| m.eq_ignore_ascii_case(u))
+            });
+            (team.id, allowed)
+        }
+    };
+    if !allowed {
+        let what = match path {
+            ScopePath::User(_) => "the signed-in user's own personal scope",
+            ScopePath::Chat(_) => "chats the signed-in user is a member of",
+            ScopePath::Team(_) => "teams the signed-in user belongs to",
+        };
+        return Err(CoreError::Forbidden(format!(
+            "A delegated token can only manage apps in {what}."
+        )));
+    }
+    Ok(ScopeRef {
+        kind: path.kind(),
+        id,
+    })
+}
+
+fn installation_not_found(id: &str) -> CoreError {
+    CoreError::NotFound(format!("The app installation '{id}' was not found."))
+}
+
+fn app_not_found(app_id: &str) -> CoreError {
+    CoreError::NotFound(format!(
+        "The Teams app '{app_id}' was not found in the app catalog."
+    ))
+}
+
+/// Everything needed to decide whether the caller's grants reach a given app.
+struct Reacher<'a> {
+    principal: &'a Principal,
+    access: Access,
+    selected: Vec<String>,
+    /// RSC application permissions consented to the caller's app in this resource.
+    resource_rsc: BTreeSet<String>,
+}
+
+impl<'a> Reacher<'a> {
+    async fn new(
+        store: &dyn Store,
+        principal: &'a Principal,
+        access: Access,
+        scope: &ScopeRef,
+    ) -> CoreResult<Reacher<'a>> {
+        let tenant = &principal.tenant_id;
+        let selected = if access.holds_reach(Reach::Selected) {
+            store
+                .application(tenant, &principal.app_id)
+                .await?
+                .map(|a| a.selected_teams_apps)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut resource_rsc = BTreeSet::new();
+        if access.holds_reach(Reach::Resource) {
+            for inst in store.list_installations(tenant, scope).await? {
+                let Some(app) = store.get_app(tenant, &inst.app_id).await? else {
+                    continue;
+                };
+                let own = app
+                    .definition(&inst.version)
+                    .and_then(|d| d.client_app_id.as_deref())
+                    .is_some_and(|c| c.eq_ignore_ascii_case(&principal.app_id));
+                if own {
+                    for p in inst.consented.iter().flatten() {
+                        if p.permission_type == PermissionType::Application {
+                            resource_rsc.insert(p.permission_value.to_ascii_lowercase());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Reacher {
+            principal,
+            access,
+            selected,
+            resource_rsc,
+        })
+    }
+
+    /// The Self tie uses the installed definition when there is one, else the current one (5.2).
+    fn facts(&self, app: &CatalogApp, def: Option<&AppDefinition>) -> TargetFacts {
+        let def = def.or_else(|| app.current());
+        let is_own_app = def
+            .and_then(|d| d.client_app_id.as_deref())
+            .is_some_and(|c| c.eq_ignore_ascii_case(&self.principal.app_id));
+        let is_selected = self.selected.iter().any(|s| {
+            s.eq_ignore_ascii_case(&app.app.id)
+                || app
+                    .app
+                    .external_id
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(s))
+        });
+        TargetFacts {
+            is_own_app,
+            is_selected,
+        }
+    }
+
+    fn reaches(&self, facts: TargetFacts) -> bool {
+        self.access.reaches(facts, &|perm| {
+            self.resource_rsc.contains(&perm.to_ascii_lowercase())
+        })
+    }
+
+    /// The 403 for an app the caller's grants do not reach (spec E4, E5).
+    fn refusal(&self, app: &CatalogApp) -> CoreError {
+        if self.access.holds_reach(Reach::OwnApp) && !self.access.holds_reach(Reach::Selected) {
+            CoreError::Forbidden(format!(
+                "AAD App Id '{}' is not allowed to manage the Teams App '{}'",
+                self.principal.app_id, app.app.id
+            ))
+        } else if self.access.holds_reach(Reach::Selected) {
+            CoreError::Forbidden(format!(
+                "The Teams app '{}' is not among the apps selected for the calling application '{}'.",
+                app.app.id, self.principal.app_id
+            ))
+        } else {
+            CoreError::Forbidden("Caller is not authorized.".into())
+        }
+    }
+}
+
+async fn load_apps(
+    store: &dyn Store,
+    tenant: &str,
+    installations: &[Installation],
+) -> CoreResult<HashMap<String, CatalogApp>> {
+    let mut apps = HashMap::new();
+    for inst in installations {
+        if !apps.contains_key(&inst.app_id) {
+            if let Some(app) = store.get_app(tenant, &inst.app_id).await? {
+                apps.insert(inst.app_id.clone(), app);
+            }
+        }
+    }
+    Ok(apps)
+}
+
+pub async fn list_installed_apps(
+    store: &dyn Store,
+    principal: &Principal,
+    op: Operation,
+    path: &ScopePath,
+) -> CoreResult<Vec<InstalledApp>> {
+    let access = authorize(op, principal)?;
+    let scope = resolve_scope(store, principal, path).await?;
+    let tenant = &principal.tenant_id;
+    let installations = store.list_installations(tenant, &scope).await?;
+    let apps = load_apps(store, tenant, &installations).await?;
+    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    let mut out = Vec::with_capacity(installations.len());
+    for installation in installations {
+        let Some(app) = apps.get(&installation.app_id) else {
+            continue;
+        };
+        // Only-Self or only-Selected callers see just the apps they reach (spec 5.2, 5.6).
+        if !reacher.reaches(reacher.facts(app, app.definition(&installation.version))) {
+            continue;
+        }
+        out.push(InstalledApp {
+            installation,
+            app: app.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Finds an installation by its id within a resolved scope: an id of another scope is 404.
+async fn find_installation(
+    store: &dyn Store,
+    tenant: &str,
+    scope: &ScopeRef,
+    installation_id: &str,
+) -> CoreResult<InstalledApp> {
+    let (scope_id, app_id) = ids::parse_installation_id(installation_id)
+        .ok_or_else(|| installation_not_found(installation_id))?;
+    if !scope_id.eq_ignore_ascii_case(&scope.id) {
+        return Err(installation_not_found(installation_id));
+    }
+    let installation = store
+        .get_installation(tenant, scope, &app_id)
+        .await?
+        .ok_or_else(|| installation_not_found(installation_id))?;
+    let app = store
+        .get_app(tenant, &app_id)
+        .await?
+        .ok_or_else(|| installation_not_found(installation_id))?;
+    Ok(InstalledApp { installation, app })
+}
+
+pub async fn get_installed_app(
+    store: &dyn Store,
+    principal: &Principal,
+    op: Operation,
+    path: &ScopePath,
+    installation_id: &str,
+) -> CoreResult<InstalledApp> {
+    let access = authorize(op, principal)?;
+    let scope = resolve_scope(store, principal, path).await?;
+    let found = find_installation(store, &principal.tenant_id, &scope, installation_id).await?;
+    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    // A foreign installation is invisible to a Self/Selected caller: 404, not 403 (spec 5.2).
+    if !reacher.reaches(reacher.facts(&found.app, found.definition())) {
+        return Err(installation_not_found(installation_id));
+    }
+    Ok(found)
+}
+
+/// The user-scope chat (spec 4.1 "Get chat"): the 1:1 chat between the user and the app's bot.
+pub async fn get_installed_app_chat(
+    store: &dyn Store,
+    principal: &Principal,
+    path: &ScopePath,
+    installation_id: &str,
+) -> CoreResult<AppChat> {
+    let found = get_installed_app(
+        store,
+        principal,
+        Operation::GetUserInstalledAppChat,
+        path,
+        installation_id,
+    )
+    .await?;
+    let bot = found
+        .definition()
+        .and_then(|d| d.bot_id.clone())
+        .ok_or_else(|| {
+            CoreError::NotFound(format!(
+                "The app installation '{installation_id}' has no chat: the app has no bot."
+            ))
+        })?;
+    Ok(AppChat {
+        id: format!("19:{bot}_{}@unq.gbl.spaces", found.installation.scope.id),
+        tenant_id: principal.tenant_id.clone(),
+    })
+}
+
+/// Spec 5.4: what `consentedPermissionSet` must be for `required`, and what is stored.
+/// Returns the set to store and whether application RSC consent is being granted.
+pub fn resolve_consent(
+    required: &[ResourceSpecificPermission],
+    given: Option<&[ResourceSpecificPermission]>,
+) -> CoreResult<(Option<Vec<ResourceSpecificPermission>>, bool)> {
+    let req: BTreeSet<&ResourceSpecificPermission> = required.iter().collect();
+    let needs_app_consent = required
+        .iter()
+        .any(|p| p.permission_type == PermissionType::Application);
+    let describe = |set: &BTreeSet<&ResourceSpecificPermission>| {
+        if set.is_empty() {
+            "none".to_string()
+        } else {
+            set.iter()
+                .map(|p| format!("{} ({})", p.permission_value, p.permission_type.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    match given {
+        None if needs_app_consent => Err(CoreError::BadRequest(format!(
+            "The app requires consent to resource-specific application permissions; consentedPermissionSet must list exactly: {}.",
+            describe(&req)
+        ))),
+        None if required.is_empty() => Ok((None, false)),
+        None => Ok((Some(canonical(required)), false)),
+        Some(given) => {
+            let got: BTreeSet<&ResourceSpecificPermission> = given.iter().collect();
+            if required.is_empty() {
+                if got.is_empty() {
+                    return Ok((None, false));
+                }
+                return Err(CoreError::BadRequest(
+                    "consentedPermissionSet must be empty: the app requires no resource-specific permissions.".into(),
+                ));
+            }
+            if got != req {
+                return Err(CoreError::BadRequest(format!(
+                    "consentedPermissionSet does not match the resource-specific permissions the app definition requires. Required: {}. Given: {}.",
+                    describe(&req),
+                    describe(&got)
+                )));
+            }
+            Ok((Some(canonical(required)), needs_app_consent))
+        }
+    }
+}
+
+fn canonical(set: &[ResourceSpecificPermission]) -> Vec<ResourceSpecificPermission> {
+    let unique: BTreeSet<ResourceSpecificPermission> = set.iter().cloned().collect();
+    // Keep the definition's order for display; drop duplicates.
+    let mut seen = BTreeSet::new();
+    set.iter()
+        .filter(|p| unique.contains(p) && seen.insert((*p).clone()))
+        .cloned()
+        .collect()
+}
+
+fn consent_refusal(principal: &Principal, app_id: &str) -> CoreError {
+    CoreError::Forbidden(format!(
+        "The app '{app_id}' requires consent to resource-specific application permissions, which the permissions on the request cannot grant. Use a ReadWriteAndConsent, ReadWriteAndConsentSelf (own app) or ManageSelected (selected apps) permission. Permissions on the request '{}'",
+        principal.permissions.join(", ")
+    ))
+}
+
+fn scope_word(kind: ScopeKind) -> &'static str {
+    match kind {
+        ScopeKind::User => "personal",
+        ScopeKind::Chat => "groupChat",
+        ScopeKind::Team => "team",
+    }
+}
+
+pub async fn install_app(
+    store: &dyn Store,
+    principal: &Principal,
+    op: Operation,
+    path: &ScopePath,
+    app_id: &str,
+    consented: Option<&[ResourceSpecificPermission]>,
+) -> CoreResult<InstalledApp> {
+    let access = authorize(op, principal)?;
+    let scope = resolve_scope(store, principal, path).await?;
+    let tenant = &principal.tenant_id;
+    let app = store
+        .get_app(tenant, app_id)
+        .await?
+        .ok_or_else(|| app_not_found(app_id))?;
+    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    let facts = reacher.facts(&app, None);
+    if !reacher.reaches(facts) {
+        return Err(reacher.refusal(&app));
+    }
+    let def = app.current().cloned().ok_or_else(|| {
+        CoreError::BadRequest(format!(
+            "The Teams app '{app_id}' has no published definition and cannot be installed."
+        ))
+    })?;
+    if !def.allowed_scopes.allows(scope.kind) {
+        return Err(CoreError::BadRequest(format!(
+            "The Teams app '{app_id}' cannot be installed in the {} scope; its manifest allows: {}.",
+            scope_word(scope.kind),
+            def.allowed_scopes.to_flags()
+        )));
+    }
+    let (stored, needs_consent) = resolve_consent(&def.required_permissions, consented)?;
+    if needs_consent && !reacher.access.may_consent(facts) {
+        return Err(consent_refusal(principal, app_id));
+    }
+    let installation = Installation {
+        tenant_id: tenant.clone(),
+        scope: scope.clone(),
+        app_id: app.app.id.clone(),
+        version: def.version.clone(),
+        consented: stored,
+    };
+    match store.create_installation(&installation).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict("installation")) => {
+            return Err(CoreError::Conflict(format!(
+                "The Teams app '{app_id}' is already installed in this {}.",
+                scope.kind.as_str()
+            )))
+        }
+        Err(StoreError::Conflict("definition")) => return Err(app_not_found(app_id)),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(tenant, scope = scope.kind.as_str(), scope_id = %scope.id, app_id,
+        version = %def.version, caller = %principal.app_id, "installed app");
+    Ok(InstalledApp { installation, app })
+}
+
+pub async fn upgrade_app(
+    store: &dyn Store,
+    principal: &Principal,
+    op: Operation,
+    path: &ScopePath,
+    installation_id: &str,
+    consented: Option<&[ResourceSpecificPermission]>,
+) -> CoreResult<Upgraded> {
+    let access = authorize(op, principal)?;
+    let scope = resolve_scope(store, principal, path).await?;
+    let tenant = &principal.tenant_id;
+    let found = find_installation(store, tenant, &scope, installation_id).await?;
+    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    let facts = reacher.facts(&found.app, found.definition());
+    if !reacher.reaches(facts) {
+        return Err(reacher.refusal(&found.app));
+    }
+    let target = found.app.current().cloned().ok_or_else(|| {
+        CoreError::BadRequest(format!(
+            "The Teams app '{}' has no published definition to upgrade to.",
+            found.app.app.id
+        ))
+    })?;
+    let (stored, needs_consent) = resolve_consent(&target.required_permissions, consented)?;
+    if needs_consent && !reacher.access.may_consent(facts) {
+        return Err(consent_refusal(principal, &found.app.app.id));
+    }
+    if crate::version::compare(&target.version, &found.installation.version)
+        != std::cmp::Ordering::Greater
+    {
+        return Ok(Upgraded::AlreadyCurrent);
+    }
+    debug_assert_eq!(target.publishing_state, PublishingState::Published);
+    let outcome = store
+        .upgrade_installation(
+            tenant,
+            &scope,
+            &found.app.app.id,
+            &target.version,
+            stored.as_deref(),
+        )
+        .await?;
+    match outcome {
+        UpgradeOutcome::Upgraded => {
+            tracing::info!(tenant, scope = scope.kind.as_str(), scope_id = %scope.id,
+                app_id = %found.app.app.id, from = %found.installation.version, to = %target.version,
+                caller = %principal.app_id, "upgraded app");
+            Ok(Upgraded::Moved)
+        }
+        // Someone else upgraded it meanwhile: the installation is at least this new.
+        UpgradeOutcome::NotNewer => Ok(Upgraded::AlreadyCurrent),
+        UpgradeOutcome::NotFound => Err(installation_not_found(installation_id)),
+        UpgradeOutcome::TargetMissing => Err(CoreError::Conflict(format!(
+            "The definition {} of the Teams app '{}' changed while upgrading; retry.",
+            target.version, found.app.app.id
+        ))),
+    }
+}
+
+pub async fn uninstall_app(
+    store: &dyn Store,
+    principal: &Principal,
+    op: Operation,
+    path: &ScopePath,
+    installation_id: &str,
+) -> CoreResult<()> {
+    let access = authorize(op, principal)?;
+    let scope = resolve_scope(store, principal, path).await?;
+    let tenant = &principal.tenant_id;
+    let found = find_installation(store, tenant, &scope, installation_id).await?;
+    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    if !reacher.reaches(reacher.facts(&found.app, found.definition())) {
+        return Err(reacher.refusal(&found.app));
+    }
+    if !store
+        .delete_installation(tenant, &scope, &found.app.app.id)
+        .await?
+    {
+        return Err(installation_not_found(installation_id));
+    }
+    tracing::info!(tenant, scope = scope.kind.as_str(), scope_id = %scope.id,
+        app_id = %found.app.app.id, caller = %principal.app_id, "uninstalled app");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(v: &str, t: PermissionType) -> ResourceSpecificPermission {
+        ResourceSpecificPermission {
+            permission_value: v.into(),
+            permission_type: t,
+        }
+    }
+
+    #[test]
+    fn consent_rules_of_section_5_4() {
+        use PermissionType::*;
+        // 1. nothing required
+        assert_eq!(resolve_consent(&[], None).unwrap(), (None, false));
+        assert_eq!(resolve_consent(&[], Some(&[])).unwrap(), (None, false));
+        assert!(resolve_consent(&[], Some(&[p("X.Chat", Application)])).is_err());
+        // 2. delegated only: may omit, stored = required
+        let req = [p("ChatMember.Read.Chat", Delegated)];
+        assert_eq!(
+            resolve_consent(&req, None).unwrap(),
+            (Some(req.to_vec()), false)
+        );
+        assert!(resolve_consent(&req, Some(&[p("Other.Chat", Delegated)])).is_err());
+        // 3. application: exact set required, order and duplicates ignored
+        let req = [p("A.Group", Application), p("B.Group", Delegated)];
+        assert!(resolve_consent(&req, None).is_err());
+        assert!(resolve_consent(&req, Some(&[p("A.Group", Application)])).is_err());
+        let given = [
+            p("B.Group", Delegated),
+            p("A.Group", Application),
+            p("A.Group", Application),
+        ];
+        assert_eq!(
+            resolve_consent(&req, Some(&given)).unwrap(),
+            (Some(req.to_vec()), true)
+        );
+        // permissionValue is compared exactly
+        assert!(resolve_consent(
+            &req,
+            Some(&[p("a.group", Application), p("B.Group", Delegated)])
+        )
+        .is_err());
+    }
+}

@@ -108,7 +108,11 @@ pub struct AllowedScopes {
 }
 
 impl AllowedScopes {
-    pub const ALL: AllowedScopes = AllowedScopes { team: true, group_chat: true, personal: true };
+    pub const ALL: AllowedScopes = AllowedScopes {
+        team: true,
+        group_chat: true,
+        personal: true,
+    };
 
     pub fn allows(&self, kind: ScopeKind) -> bool {
         match kind {
@@ -183,11 +187,15 @@ impl CatalogApp {
 
     /// The newest definition in any state; its name is the app's when nothing is published.
     pub fn newest(&self) -> Option<&AppDefinition> {
-        self.definitions.iter().max_by(|a, b| crate::version::compare(&a.version, &b.version))
+        self.definitions
+            .iter()
+            .max_by(|a, b| crate::version::compare(&a.version, &b.version))
     }
 
     pub fn display_name(&self) -> Option<&str> {
-        self.current().or_else(|| self.newest()).map(|d| d.display_name.as_str())
+        self.current()
+            .or_else(|| self.newest())
+            .map(|d| d.display_name.as_str())
     }
 
     pub fn definition(&self, version: &str) -> Option<&AppDefinition> {

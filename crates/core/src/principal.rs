@@ -32,6 +32,8 @@ impl Principal {
     }
 
     pub fn holds(&self, permission: &str) -> bool {
-        self.permissions.iter().any(|p| p.eq_ignore_ascii_case(permission))
+        self.permissions
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(permission))
     }
 }

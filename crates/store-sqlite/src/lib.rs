@@ -1,1 +1,242 @@
+//! The embedded SQLite implementation of [`teamsapps_core::Store`].
+//!
+//! rusqlite is synchronous, so every store call runs on tokio's blocking pool
+//! (`spawn_blocking`). A file database has one writer connection (behind a mutex: SQLite
+//! allows one writer at a time anyway) and a small pool of reader connections; WAL mode lets
+//! the readers run while the writer writes. When every reader is busy a read falls back to
+//! the writer connection. An in-memory database is private to its connection, so it has only
+//! the one connection, used for everything.
+//!
+//! Every write method is one `BEGIN IMMEDIATE` transaction and returns after it committed.
+//! The immediate transaction takes SQLite's write lock up front, so check-then-write logic
+//! inside it is race-free even against other processes using the same file (they wait up to
+//! `busy_timeout` for the lock).
+//!
+//! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A commit appends the
+//! transaction to the write-ahead log with `write(2)` before the method returns, so a
+//! committed transaction survives the process being killed (`kill -9`, panic, OOM): the data
+//! is in the OS page cache and the next open replays the log. What `NORMAL` gives up relative
+//! to `FULL` is the fsync per commit: after an operating-system crash or power loss the last
+//! transactions before the crash may be rolled back (the database is never corrupted).
 
+mod migrate;
+mod rows;
+mod store_impl;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use anyhow::{anyhow, Context};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use teamsapps_core::store::StoreResult;
+use teamsapps_core::StoreError;
+
+pub use migrate::{migrations, SCHEMA_VERSION};
+
+use crate::rows::backend;
+
+/// Reader connections kept open for a file database.
+const READERS: usize = 4;
+/// How long a statement waits for another connection's (or process's) lock, in ms.
+const BUSY_TIMEOUT_MS: u32 = 5000;
+/// Prepared statements cached per connection (the store uses a few dozen distinct ones).
+const STATEMENT_CACHE: usize = 64;
+
+/// A [`teamsapps_core::Store`] on an SQLite database file (or in memory).
+///
+/// Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// The path or `:memory:`, for messages.
+    location: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("location", &self.inner.location).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and runs migrations.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let location = path.display().to_string();
+        Self::open_file(path).with_context(|| format!("opening SQLite database {location}"))
+    }
+
+    /// A private in-memory database (nothing kept).
+    pub fn open_in_memory() -> anyhow::Result<Self> {
+        let mut conn = Connection::open_in_memory().context("opening in-memory SQLite database")?;
+        configure(&mut conn, Role::Writer)?;
+        migrate::migrate(&mut conn)?;
+        Ok(Self::from_parts(conn, Vec::new(), ":memory:".to_owned()))
+    }
+
+    /// `sqlite://PATH` or `sqlite:PATH` (also `sqlite::memory:` and `sqlite://:memory:`):
+    /// [`open`](Self::open) or [`open_in_memory`](Self::open_in_memory).
+    /// The error names the URL.
+    pub fn open_url(url: &str) -> anyhow::Result<Self> {
+        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).ok_or_else(
+            || anyhow!("unsupported database URL {url:?}: expected sqlite://PATH, sqlite:PATH or sqlite::memory:"),
+        )?;
+        if rest.is_empty() {
+            return Err(anyhow!("database URL {url:?} names no file"));
+        }
+        let opened =
+            if rest == ":memory:" { Self::open_in_memory() } else { Self::open_file(Path::new(rest)) };
+        opened.with_context(|| format!("opening database {url}"))
+    }
+
+    /// The highest migration version recorded in the database.
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        self.read("schema_version", |c| {
+            rows::first(c, "schema_version", "SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })
+            .map(|v| v.unwrap_or(0))
+        })
+        .await
+    }
+
+    fn open_file(path: &Path) -> anyhow::Result<Self> {
+        // No SQLITE_OPEN_URI: a path is a path, even one that starts with `file:`.
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut writer = Connection::open_with_flags(path, flags)?;
+        configure(&mut writer, Role::Writer)?;
+        migrate::migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let mut conn = Connection::open_with_flags(path, flags)?;
+                configure(&mut conn, Role::Reader)?;
+                Ok(conn)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self::from_parts(writer, readers, path.display().to_string()))
+    }
+
+    fn from_parts(writer: Connection, readers: Vec<Connection>, location: String) -> Self {
+        SqliteStore {
+            inner: Arc::new(Inner { writer: Mutex::new(writer), readers: Mutex::new(readers), location }),
+        }
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer, committing when it returns
+    /// `Ok` (and rolling back when it returns `Err`).
+    pub(crate) async fn write<T, F>(&self, what: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(what, move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| backend(e, format_args!("{what}: beginning transaction")))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(|e| backend(e, format_args!("{what}: committing")))?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot) on a pooled reader, or on the
+    /// writer when no reader is free.
+    pub(crate) async fn read<T, F>(&self, what: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(what, move || {
+            let pooled = lock(&inner.readers).pop();
+            match pooled {
+                Some(conn) => {
+                    let mut reader = Pooled { conn: Some(conn), pool: &inner.readers };
+                    match reader.conn.as_mut() {
+                        Some(conn) => read_tx(conn, what, f),
+                        None => Err(StoreError::Backend(anyhow!("sqlite store: {what}: reader vanished"))),
+                    }
+                }
+                None => read_tx(&mut lock(&inner.writer), what, f),
+            }
+        })
+        .await
+    }
+}
+
+fn read_tx<T>(
+    conn: &mut Connection,
+    what: &'static str,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    // Deferred: the snapshot starts at the first read; nothing is locked for writers.
+    let tx = conn.transaction().map_err(|e| backend(e, format_args!("{what}: beginning read")))?;
+    let out = f(&tx)?;
+    tx.commit().map_err(|e| backend(e, format_args!("{what}: ending read")))?;
+    Ok(out)
+}
+
+/// A reader taken from the pool; goes back on drop (also when the read failed or panicked,
+/// by which time its transaction has been rolled back).
+struct Pooled<'a> {
+    conn: Option<Connection>,
+    pool: &'a Mutex<Vec<Connection>>,
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            lock(self.pool).push(conn);
+        }
+    }
+}
+
+/// A poisoned lock only means a call panicked while holding it; its transaction was rolled
+/// back when it unwound, so the connection is fine to use.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Backend(anyhow!("sqlite store: {what}: database task failed: {e}")))?
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+}
+
+fn configure(conn: &mut Connection, role: Role) -> anyhow::Result<()> {
+    // First, so that the pragmas below (journal_mode needs a lock) wait for other processes.
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))
+        .context("setting busy_timeout")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
+    if role == Role::Writer {
+        // Persistent in the file; in-memory databases answer "memory" and stay so.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .context("enabling WAL")?;
+        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+            tracing::warn!(mode, "SQLite refused WAL mode; concurrent reads will wait for writes");
+        }
+        // See the crate docs: with WAL, NORMAL keeps commits across a process kill.
+        conn.pragma_update(None, "synchronous", "NORMAL").context("setting synchronous")?;
+    } else {
+        conn.pragma_update(None, "query_only", "ON").context("making a reader read-only")?;
+    }
+    Ok(())
+}

@@ -2,5 +2,6 @@
 //! language. No IO, no HTTP framework, no SQL.
 
 pub mod error;
+pub mod metadata;
 pub mod odata;
 pub mod query;

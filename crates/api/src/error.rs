@@ -1,0 +1,104 @@
+//! The one place where domain outcomes become Graph errors (status, code, message, envelope).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use teamsapps_core::CoreError;
+use teamsapps_wire::error::{ErrorCode, InnerExtra};
+
+/// A Graph error about to be rendered. The headers middleware fills in `request-id`,
+/// `client-request-id` and `date` (it owns them), so handlers only say what went wrong.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub extra: Option<InnerExtra>,
+    /// Extra response headers (e.g. `Allow` on 405).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), extra: None, headers: Vec::new() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+    pub fn method_not_allowed(allow: &str) -> Self {
+        let mut e = Self::new(
+            ErrorCode::MethodNotAllowed,
+            format!("The HTTP method is not supported on this resource. Allowed: {allow}."),
+        );
+        e.headers.push(("allow", allow.to_string()));
+        e
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(err: CoreError) -> Self {
+        match err {
+            CoreError::Unauthenticated(m) => ApiError::new(ErrorCode::InvalidAuthenticationToken, m),
+            CoreError::MissingPermission { delegated, accepted, held } => {
+                let accepted = accepted.join(", ");
+                let held = held.join(", ");
+                // Observed texts (spec 5.7): note "requires" vs "required" (sic).
+                let message = if delegated {
+                    format!("Missing scope permissions on the request. API requires one of '{accepted}'. Scopes on the request '{held}'")
+                } else {
+                    format!("Missing role permissions on the request. API required one of '{accepted}'. Roles on the request '{held}'")
+                };
+                ApiError::new(ErrorCode::Forbidden, message)
+            }
+            CoreError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            CoreError::AccessDenied(m) => ApiError::new(ErrorCode::AccessDenied, m),
+            CoreError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
+            CoreError::BadRequest(m) => ApiError::new(ErrorCode::BadRequest, m),
+            CoreError::InvalidManifest(details) => {
+                let joined = details
+                    .iter()
+                    .map(|d| format!("{} | {}", d.target, d.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let mut e = ApiError::new(ErrorCode::BadRequest, joined.clone());
+                e.extra = Some(InnerExtra {
+                    code: Some("UnableToParseTeamsAppManifest".into()),
+                    message: Some(joined),
+                    details,
+                });
+                e
+            }
+            CoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            CoreError::PreconditionFailed(m) => ApiError::new(ErrorCode::PreconditionFailed, m),
+            CoreError::UnsupportedMediaType(m) => ApiError::new(ErrorCode::UnsupportedMediaType, m),
+            CoreError::PayloadTooLarge(m) => ApiError::new(ErrorCode::RequestEntityTooLarge, m),
+            CoreError::NotImplemented(m) => ApiError::new(ErrorCode::NotImplemented, m),
+            CoreError::Store(e) => {
+                // The cause goes to the log, never to the client.
+                tracing::error!(error = ?e, "storage failure");
+                ApiError::new(
+                    ErrorCode::InternalServerError,
+                    "The service could not complete the request because its store failed.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut res = status.into_response();
+        for (name, value) in &self.headers {
+            if let Ok(v) = value.parse() {
+                res.headers_mut().insert(*name, v);
+            }
+        }
+        // The headers middleware renders the body once it knows the request ids.
+        res.extensions_mut().insert(self);
+        res
+    }
+}

@@ -1,0 +1,81 @@
+//! Response headers every Graph response carries (spec 1.3, 8.1) and rendering of error bodies
+//! with the request's ids.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use teamsapps_wire::error::{error_body, error_date};
+use teamsapps_wire::odata::{JSON_CONTENT_TYPE, ODATA_VERSION};
+
+use crate::error::ApiError;
+
+const DIAGNOSTIC: &str = r#"{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"teamsapps"}}"#;
+
+/// The ids of one request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    pub request_id: String,
+    pub client_request_id: String,
+}
+
+fn client_request_id(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("client-request-id")?.to_str().ok()?.trim();
+    // Echo only sane values: header injection and unbounded echoes are refused.
+    (!v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic())).then(|| v.to_string())
+}
+
+pub async fn graph_headers(mut req: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id =
+        client_request_id(req.headers()).unwrap_or_else(|| request_id.clone());
+    let ids = RequestIds { request_id: request_id.clone(), client_request_id: client_request_id.clone() };
+    req.extensions_mut().insert(ids);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
+
+    let mut res = next.run(req).await;
+
+    let now = chrono::Utc::now();
+    if let Some(err) = res.extensions_mut().remove::<ApiError>() {
+        let body = error_body(
+            err.code,
+            &err.message,
+            err.extra.as_ref(),
+            &error_date(now),
+            &request_id,
+            &client_request_id,
+        );
+        *res.body_mut() = Body::from(body.to_string());
+        res.headers_mut().insert("content-type", HeaderValue::from_static(JSON_CONTENT_TYPE));
+        tracing::info!(%method, %path, status = res.status().as_u16(), code = err.code.as_str(),
+            message = %err.message, %request_id, elapsed_us = started.elapsed().as_micros() as u64,
+            "request refused");
+    } else {
+        tracing::debug!(%method, %path, status = res.status().as_u16(), %request_id,
+            elapsed_us = started.elapsed().as_micros() as u64, "request served");
+    }
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&client_request_id) {
+        h.insert("client-request-id", v);
+    }
+    h.insert("x-ms-ags-diagnostic", HeaderValue::from_static(DIAGNOSTIC));
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    h.insert("strict-transport-security", HeaderValue::from_static("max-age=31536000"));
+    if let Ok(v) = HeaderValue::from_str(&now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()) {
+        h.insert("date", v);
+    }
+    let is_json = h
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        h.insert("odata-version", HeaderValue::from_static(ODATA_VERSION));
+    }
+    res
+}

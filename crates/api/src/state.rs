@@ -1,0 +1,46 @@
+//! Shared state handed to every handler. No globals: tests build several apps side by side.
+
+use std::sync::Arc;
+
+use teamsapps_core::Store;
+
+use crate::identity::Identity;
+
+/// What an upgrade does when the installation is already at the newest version (spec 6.3, [U]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpgradeWhenCurrent {
+    /// 204 and nothing changes (the default).
+    #[default]
+    NoOp,
+    /// 400 `BadRequest`.
+    BadRequest,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub upgrade_when_current: UpgradeWhenCurrent,
+    /// Largest JSON request body accepted.
+    pub max_json_bytes: usize,
+    /// Largest app package accepted.
+    pub max_package_bytes: usize,
+    /// Reject publishing an app whose `webApplicationInfo.id` another catalog app uses (5.2).
+    pub unique_client_app_id: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            upgrade_when_current: UpgradeWhenCurrent::NoOp,
+            max_json_bytes: 1024 * 1024,
+            max_package_bytes: teamsapps_core::manifest::MAX_PACKAGE_BYTES,
+            unique_client_app_id: true,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub identity: Arc<Identity>,
+    pub config: Arc<Config>,
+}

@@ -1,0 +1,83 @@
+//! Embedded schema migrations.
+//!
+//! Each migration is an SQL file under `migrations/`, compiled into the binary. Applied
+//! migrations are recorded in `schema_migrations`; opening a database applies, in order, the
+//! ones it has not seen, all inside one `BEGIN IMMEDIATE` transaction. The immediate
+//! transaction takes the database's write lock before reading what was applied, so two
+//! processes opening the same file at once serialise: the second sees the first's rows and
+//! applies nothing.
+
+use anyhow::{bail, Context};
+use chrono::{SecondsFormat, Utc};
+use rusqlite::{Connection, TransactionBehavior};
+
+/// `(version, name, sql)` of every migration, ascending by version.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+/// The schema version this build creates and expects: the last migration's version.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Every embedded migration as `(version, name, sql)`, ascending by version.
+pub fn migrations() -> &'static [(i64, &'static str, &'static str)] {
+    MIGRATIONS
+}
+
+/// Applies the migrations `conn` has not seen yet; returns the versions it applied.
+///
+/// Fails when the database records a version newer than [`SCHEMA_VERSION`] (it was written
+/// by a newer build, whose schema this one does not know).
+pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("locking the database to migrate it")?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TEXT NOT NULL
+         );",
+    )
+    .context("creating schema_migrations")?;
+    let current: i64 = tx
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .context("reading the schema version")?;
+    if current > SCHEMA_VERSION {
+        bail!(
+            "the database has schema version {current}, newer than this build supports \
+             ({SCHEMA_VERSION}); use a newer teamsapps"
+        );
+    }
+    let mut applied = Vec::new();
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        tx.execute_batch(sql).with_context(|| format!("applying migration {version:04}_{name}"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![version, name, Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)],
+        )
+        .with_context(|| format!("recording migration {version:04}_{name}"))?;
+        tracing::info!(version, name, "applied database migration");
+        applied.push(version);
+    }
+    tx.commit().context("committing migrations")?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_ascend_and_end_at_schema_version() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(MIGRATIONS.first().map(|m| m.0), Some(1));
+        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn migrating_twice_applies_nothing_the_second_time() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.0).collect();
+        assert_eq!(migrate(&mut conn).unwrap(), all);
+        assert!(migrate(&mut conn).unwrap().is_empty());
+    }
+}
