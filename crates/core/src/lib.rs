@@ -1,9 +1,9 @@
 //! The domain of teamsapps: typed ids, the catalog and installation model, app package parsing,
 //! the permission model, the use cases, and the `Store` trait the backends implement.
 
-// pub mod catalog; (re-enabled once manifest.rs lands)
+pub mod catalog;
 pub mod error;
-// pub mod fixture; (re-enabled once manifest.rs lands)
+pub mod fixture;
 pub mod ids;
 pub mod installations;
 pub mod manifest;

@@ -1920,7 +1920,7 @@ mod tests {
     #[test]
     fn oversize_manifest_entry() {
         let mut text = b"{\"pad\": \"".to_vec();
-        text.extend(std::iter::repeat(b'a').take(1024 * 1024));
+        text.extend(vec![b'a'; 1024 * 1024]);
         text.extend(b"\"}");
         let message = bad_request_message(parse_package(&zip_of(&[("manifest.json", &text)])));
         assert!(

@@ -37,6 +37,8 @@ pub struct Seed {
 }
 
 /// Outcome of a conditional publishing-state change.
+// Rare path: a large variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
     Done(AppDefinition),

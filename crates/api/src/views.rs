@@ -1,0 +1,126 @@
+//! Full JSON views of entities, per API version (spec 2, 2.8). Every property and navigation is
+//! materialised here; the OData query engine then keeps what `$select`/`$expand` ask for.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use teamsapps_core::catalog::definition_id;
+use teamsapps_core::ids::installation_id;
+use teamsapps_core::installations::{AppChat, InstalledApp};
+use teamsapps_core::model::{
+    AppDefinition, CatalogApp, PermissionType, ResourceSpecificPermission, ScopeKind,
+};
+use teamsapps_wire::odata::ApiVersion;
+
+/// Graph's timestamp form: seven fractional digits and `Z`.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
+}
+
+pub fn permission_set(perms: &[ResourceSpecificPermission]) -> Value {
+    let list: Vec<Value> = perms
+        .iter()
+        .map(|p| {
+            json!({"permissionValue": p.permission_value, "permissionType": p.permission_type.as_str()})
+        })
+        .collect();
+    json!({ "resourceSpecificPermissions": list })
+}
+
+fn created_by(user: Option<&str>) -> Value {
+    match user {
+        None => Value::Null,
+        Some(id) => json!({
+            "application": null, "device": null, "conversation": null,
+            "user": {"id": id, "displayName": null, "userIdentityType": "aadUser"}
+        }),
+    }
+}
+
+pub fn definition(app: &CatalogApp, def: &AppDefinition, v: ApiVersion) -> Value {
+    let mut m = Map::new();
+    m.insert("@odata.etag".into(), json!(def.etag));
+    m.insert("id".into(), json!(definition_id(&app.app, def)));
+    m.insert("teamsAppId".into(), json!(app.app.id));
+    m.insert("displayName".into(), json!(def.display_name));
+    m.insert("version".into(), json!(def.version));
+    m.insert("publishingState".into(), json!(def.publishing_state.as_str()));
+    m.insert("description".into(), json!(def.description));
+    m.insert("lastModifiedDateTime".into(), json!(def.last_modified.map(timestamp)));
+    m.insert("createdBy".into(), created_by(def.created_by.as_deref()));
+    m.insert(
+        "authorization".into(),
+        json!({
+            "clientAppId": def.client_app_id,
+            "requiredPermissionSet": permission_set(&def.required_permissions),
+        }),
+    );
+    m.insert("bot".into(), def.bot_id.as_ref().map_or(Value::Null, |id| json!({ "id": id })));
+    match v {
+        ApiVersion::V1 => {
+            m.insert("shortDescription".into(), json!(def.short_description));
+        }
+        ApiVersion::Beta => {
+            m.insert("shortdescription".into(), json!(def.short_description));
+            m.insert("azureADAppId".into(), json!(def.client_app_id));
+            let app_perms: Vec<&str> = def
+                .required_permissions
+                .iter()
+                .filter(|p| p.permission_type == PermissionType::Application)
+                .map(|p| p.permission_value.as_str())
+                .collect();
+            m.insert("requiredResourceSpecificApplicationPermissions".into(), json!(app_perms));
+            m.insert("allowedInstallationScopes".into(), json!(def.allowed_scopes.to_flags()));
+        }
+    }
+    Value::Object(m)
+}
+
+pub fn teams_app(app: &CatalogApp, v: ApiVersion) -> Value {
+    let defs: Vec<Value> = app.definitions.iter().map(|d| definition(app, d, v)).collect();
+    json!({
+        "id": app.app.id,
+        "externalId": app.app.external_id,
+        "displayName": app.display_name(),
+        "distributionMethod": app.app.distribution_method.as_str(),
+        "appDefinitions": defs,
+    })
+}
+
+pub fn app_chat(chat: &AppChat) -> Value {
+    json!({
+        "id": chat.id,
+        "topic": null,
+        "createdDateTime": null,
+        "lastUpdatedDateTime": null,
+        "chatType": "oneOnOne",
+        "webUrl": null,
+        "tenantId": chat.tenant_id,
+        "onlineMeetingInfo": null,
+    })
+}
+
+pub fn installation(item: &InstalledApp, v: ApiVersion) -> Value {
+    let inst = &item.installation;
+    let app = &item.app;
+    let def = item.definition();
+    let mut teams_app = teams_app(app, v);
+    if let Some(obj) = teams_app.as_object_mut() {
+        obj.remove("appDefinitions");
+    }
+    let mut m = Map::new();
+    m.insert("id".into(), json!(installation_id(&inst.scope.id, &inst.app_id)));
+    m.insert(
+        "consentedPermissionSet".into(),
+        inst.consented.as_deref().map_or(Value::Null, permission_set),
+    );
+    m.insert("teamsApp".into(), teams_app);
+    m.insert("teamsAppDefinition".into(), def.map_or(Value::Null, |d| definition(app, d, v)));
+    if inst.scope.kind == ScopeKind::User {
+        let chat = def.and_then(|d| d.bot_id.as_ref()).map(|bot| AppChat {
+            id: format!("19:{bot}_{}@unq.gbl.spaces", inst.scope.id),
+            tenant_id: inst.tenant_id.clone(),
+        });
+        m.insert("chat".into(), chat.as_ref().map_or(Value::Null, app_chat));
+    }
+    Value::Object(m)
+}
