@@ -13,7 +13,18 @@ use teamsapps_wire::odata::ApiVersion;
 
 /// Graph's timestamp form: seven fractional digits and `Z`.
 pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
+    use chrono::Timelike;
+    // chrono has no 7-digit fraction specifier: 100 ns ticks, as .NET writes them.
+    format!("{}.{:07}Z", t.format("%Y-%m-%dT%H:%M:%S"), t.nanosecond() % 1_000_000_000 / 100)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_have_seven_fractional_digits() {
+        let t = chrono::DateTime::parse_from_rfc3339("2020-11-23T21:36:00.943744512Z").unwrap();
+        assert_eq!(super::timestamp(t.into()), "2020-11-23T21:36:00.9437445Z");
+    }
 }
 
 pub fn permission_set(perms: &[ResourceSpecificPermission]) -> Value {

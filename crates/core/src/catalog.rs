@@ -29,7 +29,9 @@ fn restrict(principal: &Principal, mut app: CatalogApp) -> Option<CatalogApp> {
 }
 
 fn app_not_found(app_id: &str) -> CoreError {
-    CoreError::NotFound(format!("The Teams app '{app_id}' was not found in the app catalog."))
+    CoreError::NotFound(format!(
+        "The Teams app '{app_id}' was not found in the app catalog."
+    ))
 }
 
 fn definition_not_found(def_id: &str) -> CoreError {
@@ -48,7 +50,10 @@ fn require_admin(principal: &Principal, what: &str) -> CoreResult<()> {
 pub async fn list_apps(store: &dyn Store, principal: &Principal) -> CoreResult<Vec<CatalogApp>> {
     authorize(Operation::ListTeamsApps, principal)?;
     let apps = store.list_apps(&principal.tenant_id).await?;
-    Ok(apps.into_iter().filter_map(|a| restrict(principal, a)).collect())
+    Ok(apps
+        .into_iter()
+        .filter_map(|a| restrict(principal, a))
+        .collect())
 }
 
 /// Get app, list definitions and get definition share this lookup; `op` names which.
@@ -59,7 +64,10 @@ pub async fn get_app(
     app_id: &str,
 ) -> CoreResult<CatalogApp> {
     authorize(op, principal)?;
-    let app = store.get_app(&principal.tenant_id, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
+    let app = store
+        .get_app(&principal.tenant_id, app_id)
+        .await?
+        .ok_or_else(|| app_not_found(app_id))?;
     restrict(principal, app).ok_or_else(|| app_not_found(app_id))
 }
 
@@ -69,7 +77,9 @@ pub fn find_definition<'a>(app: &'a CatalogApp, def_id: &str) -> CoreResult<&'a 
     if key.app_id != app.app.id {
         return Err(definition_not_found(def_id));
     }
-    let def = app.definition(&key.version).ok_or_else(|| definition_not_found(def_id))?;
+    let def = app
+        .definition(&key.version)
+        .ok_or_else(|| definition_not_found(def_id))?;
     if key.state.is_some_and(|s| s != def.publishing_state) {
         return Err(definition_not_found(def_id));
     }
@@ -94,16 +104,19 @@ pub async fn get_bot(
     app_id: &str,
     def_id: &str,
 ) -> CoreResult<String> {
-    let (_, def) = get_definition(store, principal, Operation::GetTeamworkBot, app_id, def_id).await?;
-    def.bot_id.ok_or_else(|| {
-        CoreError::NotFound(format!("The app definition '{def_id}' has no bot."))
-    })
+    let (_, def) =
+        get_definition(store, principal, Operation::GetTeamworkBot, app_id, def_id).await?;
+    def.bot_id
+        .ok_or_else(|| CoreError::NotFound(format!("The app definition '{def_id}' has no bot.")))
 }
 
 /// A new etag: opaque, changes on every write (`@odata.etag` is a quoted base64 string).
 pub fn new_etag() -> String {
     use base64::Engine;
-    let raw = format!("\"{}\"", base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes()));
+    let raw = format!(
+        "\"{}\"",
+        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes())
+    );
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
@@ -164,7 +177,11 @@ pub async fn publish_app(
     let state = state_for(principal, options.requires_review)?;
     let package = manifest::parse_package(package)?;
     let tenant = &principal.tenant_id;
-    if store.get_app_by_external_id(tenant, &package.manifest_id).await?.is_some() {
+    if store
+        .get_app_by_external_id(tenant, &package.manifest_id)
+        .await?
+        .is_some()
+    {
         return Err(duplicate_manifest_id(&package.manifest_id));
     }
     if options.unique_client_app_id {
@@ -181,12 +198,17 @@ pub async fn publish_app(
     let def = definition_from(&app.id, &package, state, principal, now);
     match store.create_app(&app, &def).await {
         Ok(()) => {}
-        Err(StoreError::Conflict("external_id")) => return Err(duplicate_manifest_id(&package.manifest_id)),
+        Err(StoreError::Conflict("external_id")) => {
+            return Err(duplicate_manifest_id(&package.manifest_id))
+        }
         Err(e) => return Err(e.into()),
     }
     tracing::info!(tenant, app_id = %app.id, manifest_id = %package.manifest_id,
         version = %def.version, state = def.publishing_state.as_str(), "published app");
-    Ok(CatalogApp { app, definitions: vec![def] })
+    Ok(CatalogApp {
+        app,
+        definitions: vec![def],
+    })
 }
 
 fn duplicate_manifest_id(manifest_id: &str) -> CoreError {
@@ -207,7 +229,9 @@ async fn check_client_app_id_unused(
         }
         let used = app.definitions.iter().any(|d| {
             d.publishing_state != PublishingState::Rejected
-                && d.client_app_id.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(client_app_id))
+                && d.client_app_id
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(client_app_id))
         });
         if used {
             return Err(CoreError::Conflict(format!(
@@ -231,7 +255,10 @@ pub async fn update_app(
 ) -> CoreResult<AppDefinition> {
     authorize(Operation::UpdateTeamsApp, principal)?;
     let tenant = &principal.tenant_id;
-    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
+    let app = store
+        .get_app(tenant, app_id)
+        .await?
+        .ok_or_else(|| app_not_found(app_id))?;
     if app.app.distribution_method != DistributionMethod::Organization {
         return Err(CoreError::BadRequest(format!(
             "Only apps with distributionMethod 'organization' can be updated; '{app_id}' is a {} app.",
@@ -300,7 +327,10 @@ pub async fn review_definition(
     authorize(Operation::ReviewAppDefinition, principal)?;
     require_admin(principal, "approve or reject app submissions")?;
     let tenant = &principal.tenant_id;
-    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
+    let app = store
+        .get_app(tenant, app_id)
+        .await?
+        .ok_or_else(|| app_not_found(app_id))?;
     let def = find_definition(&app, def_id)?.clone();
     if new_state == PublishingState::Submitted {
         return Err(CoreError::BadRequest(
@@ -339,7 +369,10 @@ pub async fn delete_app(store: &dyn Store, principal: &Principal, app_id: &str) 
     authorize(Operation::DeleteTeamsApp, principal)?;
     require_admin(principal, "delete apps from the tenant app catalog")?;
     let tenant = &principal.tenant_id;
-    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
+    let app = store
+        .get_app(tenant, app_id)
+        .await?
+        .ok_or_else(|| app_not_found(app_id))?;
     if app.app.distribution_method != DistributionMethod::Organization {
         return Err(CoreError::BadRequest(format!(
             "Only apps with distributionMethod 'organization' can be deleted; '{app_id}' is a {} app.",
@@ -363,7 +396,10 @@ pub async fn delete_definition(
 ) -> CoreResult<()> {
     authorize(Operation::DeleteAppDefinition, principal)?;
     let tenant = &principal.tenant_id;
-    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
+    let app = store
+        .get_app(tenant, app_id)
+        .await?
+        .ok_or_else(|| app_not_found(app_id))?;
     let def = find_definition(&app, def_id)?;
     if def.publishing_state != PublishingState::Submitted {
         return Err(CoreError::BadRequest(format!(
@@ -377,7 +413,10 @@ pub async fn delete_definition(
             "Only administrators can cancel other users' submissions; AppCatalog.Submit cancels the caller's own pending submissions only.".into(),
         ));
     }
-    if !store.delete_definition(tenant, app_id, &def.version, PublishingState::Submitted).await? {
+    if !store
+        .delete_definition(tenant, app_id, &def.version, PublishingState::Submitted)
+        .await?
+    {
         return Err(definition_not_found(def_id));
     }
     tracing::info!(tenant, app_id, version = %def.version, "cancelled submission");
@@ -386,5 +425,10 @@ pub async fn delete_definition(
 
 /// The definition id as Graph shows it.
 pub fn definition_id(app: &TeamsApp, def: &AppDefinition) -> String {
-    ids::definition_id(&app.id, &def.version, def.publishing_state, app.distribution_method)
+    ids::definition_id(
+        &app.id,
+        &def.version,
+        def.publishing_state,
+        app.distribution_method,
+    )
 }

@@ -10,9 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest;
 use crate::model::{
-    Application, AppDefinition, CatalogApp, Chat, DistributionMethod, Installation,
-    PublishingState, ResourceSpecificPermission, ScopeKind, ScopeRef, Team, TeamsApp, Tenant,
-    User,
+    AppDefinition, Application, CatalogApp, Chat, DistributionMethod, Installation,
+    PublishingState, ResourceSpecificPermission, ScopeKind, ScopeRef, Team, TeamsApp, Tenant, User,
 };
 use crate::store::Seed;
 
@@ -155,7 +154,14 @@ pub fn stable_guid(parts: &[&str]) -> String {
     }
     let d = h.finalize();
     let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-4{}-8{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }
 
 pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
@@ -174,7 +180,10 @@ pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
                 tenant_id: tid.clone(),
                 id: u.id.to_ascii_lowercase(),
                 user_principal_name: u.user_principal_name.clone(),
-                display_name: u.display_name.clone().unwrap_or_else(|| u.user_principal_name.clone()),
+                display_name: u
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| u.user_principal_name.clone()),
                 password: u.password.clone(),
                 roles: u.roles.clone(),
             });
@@ -186,7 +195,10 @@ pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
                 (None, None) => "group".into(),
             };
             if !["oneOnOne", "group", "meeting"].contains(&chat_type.as_str()) {
-                bail!("chat '{}': chatType must be oneOnOne, group or meeting", c.id);
+                bail!(
+                    "chat '{}': chatType must be oneOnOne, group or meeting",
+                    c.id
+                );
             }
             seed.chats.push(Chat {
                 tenant_id: tid.clone(),
@@ -203,7 +215,11 @@ pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
                 id: team.id.to_ascii_lowercase(),
                 display_name: team.display_name.clone().unwrap_or_else(|| "Team".into()),
                 owners: team.owners.iter().map(|m| m.to_ascii_lowercase()).collect(),
-                members: team.members.iter().map(|m| m.to_ascii_lowercase()).collect(),
+                members: team
+                    .members
+                    .iter()
+                    .map(|m| m.to_ascii_lowercase())
+                    .collect(),
             });
         }
         for a in &t.applications {
@@ -229,14 +245,16 @@ fn catalog_apps(tid: &str, entries: &[CatalogFixture]) -> anyhow::Result<Vec<Cat
     let mut by_manifest: HashMap<String, usize> = HashMap::new();
     for (i, entry) in entries.iter().enumerate() {
         let where_ = format!("catalog entry {} of tenant {tid}", i + 1);
-        let dm = DistributionMethod::parse(&entry.distribution_method)
-            .ok_or_else(|| anyhow!("{where_}: distributionMethod must be store, organization or sideloaded"))?;
+        let dm = DistributionMethod::parse(&entry.distribution_method).ok_or_else(|| {
+            anyhow!("{where_}: distributionMethod must be store, organization or sideloaded")
+        })?;
         let package = manifest::parse_manifest_value(&entry.manifest)
             .map_err(|e| anyhow!("{where_}: invalid manifest: {}", describe(&e)))?;
         let state = match &entry.publishing_state {
             None => PublishingState::Published,
-            Some(s) => PublishingState::parse(s)
-                .ok_or_else(|| anyhow!("{where_}: publishingState must be published, submitted or rejected"))?,
+            Some(s) => PublishingState::parse(s).ok_or_else(|| {
+                anyhow!("{where_}: publishingState must be published, submitted or rejected")
+            })?,
         };
         let key = package.manifest_id.to_ascii_lowercase();
         let idx = match by_manifest.get(&key) {
@@ -247,9 +265,15 @@ fn catalog_apps(tid: &str, entries: &[CatalogFixture]) -> anyhow::Result<Vec<Cat
                     (None, DistributionMethod::Store) => package.manifest_id.clone(),
                     (None, _) => stable_guid(&[tid, &key]),
                 };
-                let external_id = (dm != DistributionMethod::Store).then(|| package.manifest_id.clone());
+                let external_id =
+                    (dm != DistributionMethod::Store).then(|| package.manifest_id.clone());
                 apps.push(CatalogApp {
-                    app: TeamsApp { tenant_id: tid.to_string(), id, external_id, distribution_method: dm },
+                    app: TeamsApp {
+                        tenant_id: tid.to_string(),
+                        id,
+                        external_id,
+                        distribution_method: dm,
+                    },
                     definitions: Vec::new(),
                 });
                 by_manifest.insert(key, apps.len() - 1);
@@ -258,7 +282,11 @@ fn catalog_apps(tid: &str, entries: &[CatalogFixture]) -> anyhow::Result<Vec<Cat
         };
         let app = &mut apps[idx];
         if app.definition(&package.version).is_some() {
-            bail!("{where_}: version {} of app {} appears twice", package.version, package.manifest_id);
+            bail!(
+                "{where_}: version {} of app {} appears twice",
+                package.version,
+                package.manifest_id
+            );
         }
         let c = package.content;
         app.definitions.push(AppDefinition {
@@ -276,7 +304,8 @@ fn catalog_apps(tid: &str, entries: &[CatalogFixture]) -> anyhow::Result<Vec<Cat
             allowed_scopes: c.allowed_scopes,
             etag: stable_guid(&[tid, &app.app.id, "etag"]),
         });
-        app.definitions.sort_by(|a, b| crate::version::compare(&a.version, &b.version));
+        app.definitions
+            .sort_by(|a, b| crate::version::compare(&a.version, &b.version));
     }
     Ok(apps)
 }
@@ -305,21 +334,33 @@ fn installations(
                 let user = t
                     .users
                     .iter()
-                    .find(|x| x.id.eq_ignore_ascii_case(u) || x.user_principal_name.eq_ignore_ascii_case(u))
+                    .find(|x| {
+                        x.id.eq_ignore_ascii_case(u)
+                            || x.user_principal_name.eq_ignore_ascii_case(u)
+                    })
                     .ok_or_else(|| anyhow!("{where_}: user '{u}' is not in the fixture"))?;
-                ScopeRef { kind: ScopeKind::User, id: user.id.to_ascii_lowercase() }
+                ScopeRef {
+                    kind: ScopeKind::User,
+                    id: user.id.to_ascii_lowercase(),
+                }
             }
             (None, Some(c), None) => {
                 if !t.chats.iter().any(|x| &x.id == c) {
                     bail!("{where_}: chat '{c}' is not in the fixture");
                 }
-                ScopeRef { kind: ScopeKind::Chat, id: c.clone() }
+                ScopeRef {
+                    kind: ScopeKind::Chat,
+                    id: c.clone(),
+                }
             }
             (None, None, Some(team)) => {
                 if !t.teams.iter().any(|x| x.id.eq_ignore_ascii_case(team)) {
                     bail!("{where_}: team '{team}' is not in the fixture");
                 }
-                ScopeRef { kind: ScopeKind::Team, id: team.to_ascii_lowercase() }
+                ScopeRef {
+                    kind: ScopeKind::Team,
+                    id: team.to_ascii_lowercase(),
+                }
             }
             _ => bail!("{where_}: give exactly one of user, chat or team"),
         };
@@ -327,9 +368,17 @@ fn installations(
             .iter()
             .find(|a| {
                 a.app.id.eq_ignore_ascii_case(&inst.app)
-                    || a.app.external_id.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&inst.app))
+                    || a.app
+                        .external_id
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(&inst.app))
             })
-            .ok_or_else(|| anyhow!("{where_}: app '{}' is not in the fixture's catalog", inst.app))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "{where_}: app '{}' is not in the fixture's catalog",
+                    inst.app
+                )
+            })?;
         let def = match &inst.version {
             Some(v) => app
                 .definition(v)
@@ -339,7 +388,11 @@ fn installations(
                 .ok_or_else(|| anyhow!("{where_}: app '{}' has no published version", inst.app))?,
         };
         if def.publishing_state != PublishingState::Published {
-            bail!("{where_}: version {} of app '{}' is not published", def.version, inst.app);
+            bail!(
+                "{where_}: version {} of app '{}' is not published",
+                def.version,
+                inst.app
+            );
         }
         // Fixtures are trusted: whatever the definition requires counts as consented.
         let consented: Option<Vec<ResourceSpecificPermission>> =

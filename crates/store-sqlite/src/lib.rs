@@ -58,7 +58,9 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("location", &self.inner.location).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("location", &self.inner.location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,17 +89,24 @@ impl SqliteStore {
         if rest.is_empty() {
             return Err(anyhow!("database URL {url:?} names no file"));
         }
-        let opened =
-            if rest == ":memory:" { Self::open_in_memory() } else { Self::open_file(Path::new(rest)) };
+        let opened = if rest == ":memory:" {
+            Self::open_in_memory()
+        } else {
+            Self::open_file(Path::new(rest))
+        };
         opened.with_context(|| format!("opening database {url}"))
     }
 
     /// The highest migration version recorded in the database.
     pub async fn schema_version(&self) -> StoreResult<i64> {
         self.read("schema_version", |c| {
-            rows::first(c, "schema_version", "SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| {
-                r.get(0)
-            })
+            rows::first(
+                c,
+                "schema_version",
+                "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )
             .map(|v| v.unwrap_or(0))
         })
         .await
@@ -105,8 +114,9 @@ impl SqliteStore {
 
     fn open_file(path: &Path) -> anyhow::Result<Self> {
         // No SQLITE_OPEN_URI: a path is a path, even one that starts with `file:`.
-        let flags =
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut writer = Connection::open_with_flags(path, flags)?;
         configure(&mut writer, Role::Writer)?;
         migrate::migrate(&mut writer)?;
@@ -117,12 +127,20 @@ impl SqliteStore {
                 Ok(conn)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self::from_parts(writer, readers, path.display().to_string()))
+        Ok(Self::from_parts(
+            writer,
+            readers,
+            path.display().to_string(),
+        ))
     }
 
     fn from_parts(writer: Connection, readers: Vec<Connection>, location: String) -> Self {
         SqliteStore {
-            inner: Arc::new(Inner { writer: Mutex::new(writer), readers: Mutex::new(readers), location }),
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers: Mutex::new(readers),
+                location,
+            }),
         }
     }
 
@@ -140,7 +158,8 @@ impl SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| backend(e, format_args!("{what}: beginning transaction")))?;
             let out = f(&tx)?;
-            tx.commit().map_err(|e| backend(e, format_args!("{what}: committing")))?;
+            tx.commit()
+                .map_err(|e| backend(e, format_args!("{what}: committing")))?;
             Ok(out)
         })
         .await
@@ -158,10 +177,15 @@ impl SqliteStore {
             let pooled = lock(&inner.readers).pop();
             match pooled {
                 Some(conn) => {
-                    let mut reader = Pooled { conn: Some(conn), pool: &inner.readers };
+                    let mut reader = Pooled {
+                        conn: Some(conn),
+                        pool: &inner.readers,
+                    };
                     match reader.conn.as_mut() {
                         Some(conn) => read_tx(conn, what, f),
-                        None => Err(StoreError::Backend(anyhow!("sqlite store: {what}: reader vanished"))),
+                        None => Err(StoreError::Backend(anyhow!(
+                            "sqlite store: {what}: reader vanished"
+                        ))),
                     }
                 }
                 None => read_tx(&mut lock(&inner.writer), what, f),
@@ -177,9 +201,12 @@ fn read_tx<T>(
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
     // Deferred: the snapshot starts at the first read; nothing is locked for writers.
-    let tx = conn.transaction().map_err(|e| backend(e, format_args!("{what}: beginning read")))?;
+    let tx = conn
+        .transaction()
+        .map_err(|e| backend(e, format_args!("{what}: beginning read")))?;
     let out = f(&tx)?;
-    tx.commit().map_err(|e| backend(e, format_args!("{what}: ending read")))?;
+    tx.commit()
+        .map_err(|e| backend(e, format_args!("{what}: ending read")))?;
     Ok(out)
 }
 
@@ -208,9 +235,9 @@ async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> StoreResult<T> + Send + 'static,
 ) -> StoreResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Backend(anyhow!("sqlite store: {what}: database task failed: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        StoreError::Backend(anyhow!("sqlite store: {what}: database task failed: {e}"))
+    })?
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -224,19 +251,25 @@ fn configure(conn: &mut Connection, role: Role) -> anyhow::Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))
         .context("setting busy_timeout")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .context("enabling foreign keys")?;
     if role == Role::Writer {
         // Persistent in the file; in-memory databases answer "memory" and stay so.
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .context("enabling WAL")?;
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-            tracing::warn!(mode, "SQLite refused WAL mode; concurrent reads will wait for writes");
+            tracing::warn!(
+                mode,
+                "SQLite refused WAL mode; concurrent reads will wait for writes"
+            );
         }
         // See the crate docs: with WAL, NORMAL keeps commits across a process kill.
-        conn.pragma_update(None, "synchronous", "NORMAL").context("setting synchronous")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .context("setting synchronous")?;
     } else {
-        conn.pragma_update(None, "query_only", "ON").context("making a reader read-only")?;
+        conn.pragma_update(None, "query_only", "ON")
+            .context("making a reader read-only")?;
     }
     Ok(())
 }

@@ -12,7 +12,8 @@ use chrono::{SecondsFormat, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// `(version, name, sql)` of every migration, ascending by version.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
 /// The schema version this build creates and expects: the last migration's version.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -39,7 +40,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
     )
     .context("creating schema_migrations")?;
     let current: i64 = tx
-        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
         .context("reading the schema version")?;
     if current > SCHEMA_VERSION {
         bail!(
@@ -49,10 +54,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
     }
     let mut applied = Vec::new();
     for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
-        tx.execute_batch(sql).with_context(|| format!("applying migration {version:04}_{name}"))?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {version:04}_{name}"))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![version, name, Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)],
+            rusqlite::params![
+                version,
+                name,
+                Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+            ],
         )
         .with_context(|| format!("recording migration {version:04}_{name}"))?;
         tracing::info!(version, name, "applied database migration");

@@ -36,7 +36,9 @@ pub(crate) fn violation(e: &rusqlite::Error) -> Option<Violation> {
         return None;
     }
     match err.extended_code {
-        ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => Some(Violation::Unique),
+        ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+            Some(Violation::Unique)
+        }
         ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some(Violation::ForeignKey),
         _ => None,
     }
@@ -69,7 +71,8 @@ pub(crate) fn all<T, P: Params>(
 ) -> Result<Vec<T>, StoreError> {
     let mut stmt = c.prepare_cached(sql).map_err(|e| backend(e, what))?;
     let rows = stmt.query_map(params, map).map_err(|e| backend(e, what))?;
-    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(|e| backend(e, what))
+    rows.collect::<rusqlite::Result<Vec<T>>>()
+        .map_err(|e| backend(e, what))
 }
 
 /// The first row of a query, if any.
@@ -81,7 +84,9 @@ pub(crate) fn first<T, P: Params>(
     map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Option<T>, StoreError> {
     let mut stmt = c.prepare_cached(sql).map_err(|e| backend(e, what))?;
-    stmt.query_row(params, map).optional().map_err(|e| backend(e, what))
+    stmt.query_row(params, map)
+        .optional()
+        .map_err(|e| backend(e, what))
 }
 
 /// Whether a query returns a row.
@@ -122,7 +127,9 @@ fn time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
 }
 
 fn opt_time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    row.get::<_, Option<String>>(idx)?.map(|t| parse_time(idx, &t)).transpose()
+    row.get::<_, Option<String>>(idx)?
+        .map(|t| parse_time(idx, &t))
+        .transpose()
 }
 
 /// The JSON lists kept in text columns.
@@ -152,12 +159,15 @@ impl JsonList for Vec<ResourceSpecificPermission> {
 /// Encodes a list for a JSON column.
 pub(crate) fn json<T: JsonList>(value: &T, what: &'static str) -> Result<String, StoreError> {
     value.to_json().map_err(|e| {
-        StoreError::Backend(anyhow::Error::new(e).context(format!("sqlite store: {what}: encoding JSON")))
+        StoreError::Backend(
+            anyhow::Error::new(e).context(format!("sqlite store: {what}: encoding JSON")),
+        )
     })
 }
 
 fn parse_json<T: JsonList>(idx: usize, text: &str) -> rusqlite::Result<T> {
-    T::from_json(text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+    T::from_json(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
 }
 
 fn json_col<T: JsonList>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
@@ -165,10 +175,17 @@ fn json_col<T: JsonList>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
 }
 
 fn opt_json_col<T: JsonList>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>> {
-    row.get::<_, Option<String>>(idx)?.map(|t| parse_json(idx, &t)).transpose()
+    row.get::<_, Option<String>>(idx)?
+        .map(|t| parse_json(idx, &t))
+        .transpose()
 }
 
-fn enum_col<T>(row: &Row<'_>, idx: usize, parse: fn(&str) -> Option<T>, name: &str) -> rusqlite::Result<T> {
+fn enum_col<T>(
+    row: &Row<'_>,
+    idx: usize,
+    parse: fn(&str) -> Option<T>,
+    name: &str,
+) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
     parse(&text).ok_or_else(|| bad_value(idx, Type::Text, format!("unknown {name} {text:?}")))
 }
@@ -180,11 +197,18 @@ pub(crate) fn parse_state(text: &str) -> Option<PublishingState> {
 // --- entities -------------------------------------------------------------------------------
 
 pub(crate) fn signing_key(row: &Row<'_>) -> rusqlite::Result<SigningKey> {
-    Ok(SigningKey { kid: row.get(0)?, private_pem: row.get(1)?, created_at: time_col(row, 2)? })
+    Ok(SigningKey {
+        kid: row.get(0)?,
+        private_pem: row.get(1)?,
+        created_at: time_col(row, 2)?,
+    })
 }
 
 pub(crate) fn tenant(row: &Row<'_>) -> rusqlite::Result<Tenant> {
-    Ok(Tenant { id: row.get(0)?, display_name: row.get(1)? })
+    Ok(Tenant {
+        id: row.get(0)?,
+        display_name: row.get(1)?,
+    })
 }
 
 macro_rules! user_cols {
@@ -317,7 +341,10 @@ pub(crate) use installation_cols;
 pub(crate) fn installation(row: &Row<'_>) -> rusqlite::Result<Installation> {
     Ok(Installation {
         tenant_id: row.get(0)?,
-        scope: ScopeRef { kind: enum_col(row, 1, ScopeKind::parse, "scope kind")?, id: row.get(2)? },
+        scope: ScopeRef {
+            kind: enum_col(row, 1, ScopeKind::parse, "scope kind")?,
+            id: row.get(2)?,
+        },
         app_id: row.get(3)?,
         version: row.get(4)?,
         consented: opt_json_col(row, 5)?,
@@ -325,8 +352,13 @@ pub(crate) fn installation(row: &Row<'_>) -> rusqlite::Result<Installation> {
 }
 
 /// The publishing state a `state` column holds, from its text.
-pub(crate) fn state_from_text(text: &str, what: &'static str) -> Result<PublishingState, StoreError> {
+pub(crate) fn state_from_text(
+    text: &str,
+    what: &'static str,
+) -> Result<PublishingState, StoreError> {
     parse_state(text).ok_or_else(|| {
-        StoreError::Backend(anyhow::anyhow!("sqlite store: {what}: unknown publishing state {text:?}"))
+        StoreError::Backend(anyhow::anyhow!(
+            "sqlite store: {what}: unknown publishing state {text:?}"
+        ))
     })
 }

@@ -82,9 +82,25 @@ fn consented_json(
     consented.map(|c| json(&c.to_vec(), what)).transpose()
 }
 
-fn put_installation(c: &Connection, sql: &str, i: &Installation, what: &'static str) -> StoreResult<rusqlite::Result<usize>> {
+fn put_installation(
+    c: &Connection,
+    sql: &str,
+    i: &Installation,
+    what: &'static str,
+) -> StoreResult<rusqlite::Result<usize>> {
     let consented = consented_json(i.consented.as_deref(), what)?;
-    Ok(exec(c, sql, params![i.tenant_id, i.scope.kind.as_str(), i.scope.id, i.app_id, i.version, consented]))
+    Ok(exec(
+        c,
+        sql,
+        params![
+            i.tenant_id,
+            i.scope.kind.as_str(),
+            i.scope.id,
+            i.app_id,
+            i.version,
+            consented
+        ],
+    ))
 }
 
 /// The definitions of one app (or of every app when `app_id` is `None`), by app then version.
@@ -120,7 +136,11 @@ fn definitions_of(
     }
 }
 
-fn with_definitions(c: &Connection, app: Option<TeamsApp>, what: &'static str) -> StoreResult<Option<CatalogApp>> {
+fn with_definitions(
+    c: &Connection,
+    app: Option<TeamsApp>,
+    what: &'static str,
+) -> StoreResult<Option<CatalogApp>> {
     let Some(app) = app else { return Ok(None) };
     let definitions = definitions_of(c, &app.tenant_id, Some(&app.id), what)?;
     Ok(Some(CatalogApp { app, definitions }))
@@ -136,7 +156,11 @@ fn definition(
     first(
         c,
         what,
-        concat!("SELECT ", definition_cols!(), " FROM definitions WHERE tenant_id = ?1 AND app_id = ?2 AND version = ?3"),
+        concat!(
+            "SELECT ",
+            definition_cols!(),
+            " FROM definitions WHERE tenant_id = ?1 AND app_id = ?2 AND version = ?3"
+        ),
         params![tenant_id, app_id, version],
         rows::definition,
     )
@@ -186,7 +210,13 @@ impl Store for SqliteStore {
         const WHAT: &str = "tenant";
         let tenant_id = tenant_id.to_owned();
         self.read(WHAT, move |c| {
-            first(c, WHAT, "SELECT tenant_id, display_name FROM tenants WHERE tenant_id = ?1", [tenant_id], rows::tenant)
+            first(
+                c,
+                WHAT,
+                "SELECT tenant_id, display_name FROM tenants WHERE tenant_id = ?1",
+                [tenant_id],
+                rows::tenant,
+            )
         })
         .await
     }
@@ -198,7 +228,11 @@ impl Store for SqliteStore {
             let by_id = first(
                 c,
                 WHAT,
-                concat!("SELECT ", user_cols!(), " FROM users WHERE tenant_id = ?1 AND id = ?2"),
+                concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users WHERE tenant_id = ?1 AND id = ?2"
+                ),
                 params![tenant_id, key],
                 rows::user,
             )?;
@@ -228,7 +262,11 @@ impl Store for SqliteStore {
             first(
                 c,
                 WHAT,
-                concat!("SELECT ", chat_cols!(), " FROM chats WHERE tenant_id = ?1 AND id = ?2"),
+                concat!(
+                    "SELECT ",
+                    chat_cols!(),
+                    " FROM chats WHERE tenant_id = ?1 AND id = ?2"
+                ),
                 params![tenant_id, id],
                 rows::chat,
             )
@@ -243,7 +281,11 @@ impl Store for SqliteStore {
             first(
                 c,
                 WHAT,
-                concat!("SELECT ", team_cols!(), " FROM teams WHERE tenant_id = ?1 AND id = ?2"),
+                concat!(
+                    "SELECT ",
+                    team_cols!(),
+                    " FROM teams WHERE tenant_id = ?1 AND id = ?2"
+                ),
                 params![tenant_id, id],
                 rows::team,
             )
@@ -258,7 +300,11 @@ impl Store for SqliteStore {
             first(
                 c,
                 WHAT,
-                concat!("SELECT ", application_cols!(), " FROM applications WHERE tenant_id = ?1 AND app_id = ?2"),
+                concat!(
+                    "SELECT ",
+                    application_cols!(),
+                    " FROM applications WHERE tenant_id = ?1 AND app_id = ?2"
+                ),
                 params![tenant_id, id],
                 rows::application,
             )
@@ -276,11 +322,16 @@ impl Store for SqliteStore {
             let apps = all(
                 c,
                 WHAT,
-                concat!("SELECT ", app_cols!(), " FROM apps WHERE tenant_id = ?1 ORDER BY id"),
+                concat!(
+                    "SELECT ",
+                    app_cols!(),
+                    " FROM apps WHERE tenant_id = ?1 ORDER BY id"
+                ),
                 [&tenant_id],
                 rows::app,
             )?;
-            let mut by_app: HashMap<String, Vec<AppDefinition>> = HashMap::with_capacity(apps.len());
+            let mut by_app: HashMap<String, Vec<AppDefinition>> =
+                HashMap::with_capacity(apps.len());
             for def in definitions_of(c, &tenant_id, None, WHAT)? {
                 by_app.entry(def.app_id.clone()).or_default().push(def);
             }
@@ -302,7 +353,11 @@ impl Store for SqliteStore {
             let app = first(
                 c,
                 WHAT,
-                concat!("SELECT ", app_cols!(), " FROM apps WHERE tenant_id = ?1 AND id = ?2"),
+                concat!(
+                    "SELECT ",
+                    app_cols!(),
+                    " FROM apps WHERE tenant_id = ?1 AND id = ?2"
+                ),
                 params![tenant_id, app_id],
                 rows::app,
             )?;
@@ -322,7 +377,11 @@ impl Store for SqliteStore {
             let app = first(
                 c,
                 WHAT,
-                concat!("SELECT ", app_cols!(), " FROM apps WHERE tenant_id = ?1 AND external_id = ?2"),
+                concat!(
+                    "SELECT ",
+                    app_cols!(),
+                    " FROM apps WHERE tenant_id = ?1 AND external_id = ?2"
+                ),
                 params![tenant_id, external_id],
                 rows::app,
             )?;
@@ -419,7 +478,8 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> StoreResult<Transition> {
         const WHAT: &str = "transition_definition";
-        let (tenant_id, app_id, version) = (tenant_id.to_owned(), app_id.to_owned(), version.to_owned());
+        let (tenant_id, app_id, version) =
+            (tenant_id.to_owned(), app_id.to_owned(), version.to_owned());
         let (if_match, new_etag) = (if_match.map(str::to_owned), new_etag.to_owned());
         self.write(WHAT, move |c| {
             let changed = exec(
@@ -470,8 +530,12 @@ impl Store for SqliteStore {
         let (tenant_id, app_id) = (tenant_id.to_owned(), app_id.to_owned());
         self.write(WHAT, move |c| {
             // Definitions and, through them, installations go by ON DELETE CASCADE.
-            let n = exec(c, "DELETE FROM apps WHERE tenant_id = ?1 AND id = ?2", params![tenant_id, app_id])
-                .map_err(|e| rows::backend(e, WHAT))?;
+            let n = exec(
+                c,
+                "DELETE FROM apps WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant_id, app_id],
+            )
+            .map_err(|e| rows::backend(e, WHAT))?;
             Ok(n > 0)
         })
         .await
@@ -485,7 +549,8 @@ impl Store for SqliteStore {
         state: PublishingState,
     ) -> StoreResult<bool> {
         const WHAT: &str = "delete_definition";
-        let (tenant_id, app_id, version) = (tenant_id.to_owned(), app_id.to_owned(), version.to_owned());
+        let (tenant_id, app_id, version) =
+            (tenant_id.to_owned(), app_id.to_owned(), version.to_owned());
         self.write(WHAT, move |c| {
             let n = exec(
                 c,
@@ -500,7 +565,11 @@ impl Store for SqliteStore {
 
     // --- installations ------------------------------------------------------------------
 
-    async fn list_installations(&self, tenant_id: &str, scope: &ScopeRef) -> StoreResult<Vec<Installation>> {
+    async fn list_installations(
+        &self,
+        tenant_id: &str,
+        scope: &ScopeRef,
+    ) -> StoreResult<Vec<Installation>> {
         const WHAT: &str = "list_installations";
         let (tenant_id, scope) = (tenant_id.to_owned(), scope.clone());
         self.read(WHAT, move |c| {
@@ -567,8 +636,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<UpgradeOutcome> {
         const WHAT: &str = "upgrade_installation";
         let consented = consented_json(consented, WHAT)?;
-        let (tenant_id, scope, app_id, to_version) =
-            (tenant_id.to_owned(), scope.clone(), app_id.to_owned(), to_version.to_owned());
+        let (tenant_id, scope, app_id, to_version) = (
+            tenant_id.to_owned(),
+            scope.clone(),
+            app_id.to_owned(),
+            to_version.to_owned(),
+        );
         self.write(WHAT, move |c| {
             // One conditional UPDATE: it only moves forward to a published target, whatever
             // else commits before or after it.
@@ -609,7 +682,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_installation(&self, tenant_id: &str, scope: &ScopeRef, app_id: &str) -> StoreResult<bool> {
+    async fn delete_installation(
+        &self,
+        tenant_id: &str,
+        scope: &ScopeRef,
+        app_id: &str,
+    ) -> StoreResult<bool> {
         const WHAT: &str = "delete_installation";
         let (tenant_id, scope, app_id) = (tenant_id.to_owned(), scope.clone(), app_id.to_owned());
         self.write(WHAT, move |c| {
@@ -651,7 +729,14 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
                  display_name = excluded.display_name, password = excluded.password, \
                  roles = excluded.roles"
             ),
-            params![u.tenant_id, u.id, u.user_principal_name, u.display_name, u.password, json(&u.roles, WHAT)?],
+            params![
+                u.tenant_id,
+                u.id,
+                u.user_principal_name,
+                u.display_name,
+                u.password,
+                json(&u.roles, WHAT)?
+            ],
         );
         // The only uniqueness left to violate is another user's UPN.
         write_result(r, WHAT, Some("user_principal_name"), None)?;
@@ -667,7 +752,14 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
                  topic = excluded.topic, members = excluded.members, \
                  join_web_url = excluded.join_web_url"
             ),
-            params![ch.tenant_id, ch.id, ch.chat_type, ch.topic, json(&ch.members, WHAT)?, ch.join_web_url],
+            params![
+                ch.tenant_id,
+                ch.id,
+                ch.chat_type,
+                ch.topic,
+                json(&ch.members, WHAT)?,
+                ch.join_web_url
+            ],
         );
         write_result(r, WHAT, None, None)?;
     }
@@ -681,7 +773,13 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
                  ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = excluded.display_name, \
                  owners = excluded.owners, members = excluded.members"
             ),
-            params![t.tenant_id, t.id, t.display_name, json(&t.owners, WHAT)?, json(&t.members, WHAT)?],
+            params![
+                t.tenant_id,
+                t.id,
+                t.display_name,
+                json(&t.owners, WHAT)?,
+                json(&t.members, WHAT)?
+            ],
         );
         write_result(r, WHAT, None, None)?;
     }
@@ -735,7 +833,9 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
     for i in &seed.installations {
         let r = put_installation(
             c,
-            insert_installation!(" ON CONFLICT (tenant_id, scope_kind, scope_id, app_id) DO NOTHING"),
+            insert_installation!(
+                " ON CONFLICT (tenant_id, scope_kind, scope_id, app_id) DO NOTHING"
+            ),
             i,
             WHAT,
         )?;

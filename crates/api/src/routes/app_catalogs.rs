@@ -1,0 +1,376 @@
+//! `/appCatalogs/teamsApps…` (spec section 3). Handlers are named after Graph's operations.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Extension, Router};
+use serde_json::Value;
+use teamsapps_core::catalog::{self, definition_id, PublishOptions};
+use teamsapps_core::model::PublishingState;
+use teamsapps_core::permissions::Operation;
+use teamsapps_wire::error::ErrorCode;
+use teamsapps_wire::metadata;
+use teamsapps_wire::odata::ApiVersion;
+use teamsapps_wire::query::ODataQuery;
+
+use super::response::{base_url, entity, json_response, Page};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{json_body, zip_body, Auth, RawQuery};
+use crate::state::AppState;
+use crate::views;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/appCatalogs/teamsApps", get(list_teams_apps).post(publish_teams_app))
+        .route("/appCatalogs/teamsApps/{app_id}", get(get_teams_app).delete(delete_teams_app))
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions",
+            get(list_app_definitions).post(update_teams_app),
+        )
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}",
+            get(get_app_definition).patch(review_app_definition).delete(delete_app_definition),
+        )
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/bot",
+            get(get_teamwork_bot),
+        )
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon",
+            any(icons_not_implemented),
+        )
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/outlineIcon",
+            any(icons_not_implemented),
+        )
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/{*rest}",
+            any(icons_not_implemented),
+        )
+}
+
+async fn icons_not_implemented() -> ApiError {
+    super::not_implemented("app icons (colorIcon, outlineIcon, hostedContent)")
+}
+
+pub(crate) fn query_error(e: teamsapps_wire::query::QueryError) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
+fn bool_param(raw: &str, name: &str) -> ApiResult<bool> {
+    for pair in raw.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k.eq_ignore_ascii_case(name) {
+            return match v.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::bad_request(format!("The query parameter '{name}' must be true or false; got '{v}'."))),
+            };
+        }
+    }
+    Ok(false)
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::RequestEntityTooLarge, "The request body is larger than the server accepts.")
+        } else {
+            ApiError::bad_request(format!("The request body could not be read: {e}."))
+        }
+    })
+}
+
+/// The `appDefinitions@odata.context` Graph adds to an expanded, `$select`ed definitions list.
+fn annotate_nested(v: ApiVersion, query: &ODataQuery, app_id: &str, shaped: &mut Value) {
+    for item in &query.expand {
+        if item.navigation == "appDefinitions" {
+            if let Some(select) = &item.select {
+                if let Some(obj) = shaped.as_object_mut() {
+                    obj.insert(
+                        "appDefinitions@odata.context".into(),
+                        Value::String(v.context(&format!(
+                            "appCatalogs/teamsApps('{app_id}')/appDefinitions({})",
+                            select.join(",")
+                        ))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// GET /appCatalogs/teamsApps — https://learn.microsoft.com/graph/api/appcatalogs-list-teamsapps
+async fn list_teams_apps(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let ty = metadata::teams_app(v);
+    let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
+    let apps = catalog::list_apps(s.store.as_ref(), &p).await?;
+    let mut items = Vec::new();
+    for app in &apps {
+        let full = views::teams_app(app, v);
+        if query.filter.as_ref().is_none_or(|f| f.matches(&full)) {
+            let mut shaped = query.shape(&full, ty, v);
+            annotate_nested(v, &query, &app.app.id, &mut shaped);
+            items.push(shaped);
+        }
+    }
+    Page {
+        context: v.context(&format!("appCatalogs/teamsApps{}", query.context_suffix())),
+        query: &query,
+        headers: &headers,
+        path: uri.path(),
+        raw_query: &raw,
+        always_count: false,
+    }
+    .render(items)
+}
+
+/// GET /appCatalogs/teamsApps/{id}
+async fn get_teams_app(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(p): Auth,
+    Path(app_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let ty = metadata::teams_app(v);
+    let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
+    let app = catalog::get_app(s.store.as_ref(), &p, Operation::GetTeamsApp, &app_id).await?;
+    let mut shaped = query.shape(&views::teams_app(&app, v), ty, v);
+    annotate_nested(v, &query, &app.app.id, &mut shaped);
+    let context = v.context(&format!("appCatalogs/teamsApps{}/$entity", query.context_suffix()));
+    Ok(json_response(StatusCode::OK, entity(context, shaped)))
+}
+
+/// POST /appCatalogs/teamsApps — https://learn.microsoft.com/graph/api/teamsapp-publish
+async fn publish_teams_app(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let requires_review = bool_param(&raw, "requiresReview")?;
+    let body = body_bytes(body)?;
+    // Permission first (spec 5.7), then the body.
+    teamsapps_core::permissions::authorize(Operation::PublishTeamsApp, &p)?;
+    let package = zip_body(&headers, &body, s.config.max_package_bytes)?;
+    let options = PublishOptions { requires_review, unique_client_app_id: s.config.unique_client_app_id };
+    let app = catalog::publish_app(s.store.as_ref(), &p, package, options, chrono::Utc::now()).await?;
+    let ty = metadata::teams_app(v);
+    let shaped = ODataQuery::default().shape(&views::teams_app(&app, v), ty, v);
+    let location = format!("{}/{}/appCatalogs/teamsApps/{}", base_url(&headers), v.segment(), app.app.id);
+    let mut res = json_response(
+        StatusCode::CREATED,
+        entity(v.context("appCatalogs/teamsApps/$entity"), shaped),
+    );
+    if let Ok(value) = location.parse() {
+        res.headers_mut().insert("location", value);
+    }
+    Ok(res)
+}
+
+/// GET /appCatalogs/teamsApps/{id}/appDefinitions
+async fn list_app_definitions(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(app_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let ty = metadata::teams_app_definition(v);
+    let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
+    let app = catalog::get_app(s.store.as_ref(), &p, Operation::ListAppDefinitions, &app_id).await?;
+    let items = app
+        .definitions
+        .iter()
+        .map(|d| views::definition(&app, d, v))
+        .filter(|full| query.filter.as_ref().is_none_or(|f| f.matches(full)))
+        .map(|full| query.shape(&full, ty, v))
+        .collect();
+    Page {
+        context: v.context(&format!(
+            "appCatalogs/teamsApps('{}')/appDefinitions{}",
+            app.app.id,
+            query.context_suffix()
+        )),
+        query: &query,
+        headers: &headers,
+        path: uri.path(),
+        raw_query: &raw,
+        always_count: false,
+    }
+    .render(items)
+}
+
+/// GET /appCatalogs/teamsApps/{id}/appDefinitions/{definitionId}
+async fn get_app_definition(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(p): Auth,
+    Path((app_id, def_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let ty = metadata::teams_app_definition(v);
+    let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
+    let (app, def) =
+        catalog::get_definition(s.store.as_ref(), &p, Operation::GetAppDefinition, &app_id, &def_id)
+            .await?;
+    let shaped = query.shape(&views::definition(&app, &def, v), ty, v);
+    let context = v.context(&format!(
+        "appCatalogs/teamsApps('{}')/appDefinitions{}/$entity",
+        app.app.id,
+        query.context_suffix()
+    ));
+    Ok(json_response(StatusCode::OK, entity(context, shaped)))
+}
+
+/// POST /appCatalogs/teamsApps/{id}/appDefinitions — https://learn.microsoft.com/graph/api/teamsapp-update
+async fn update_teams_app(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let requires_review = bool_param(&raw, "requiresReview")?;
+    let body = body_bytes(body)?;
+    teamsapps_core::permissions::authorize(Operation::UpdateTeamsApp, &p)?;
+    let package = zip_body(&headers, &body, s.config.max_package_bytes)?;
+    let options = PublishOptions { requires_review, unique_client_app_id: s.config.unique_client_app_id };
+    let def =
+        catalog::update_app(s.store.as_ref(), &p, &app_id, package, options, chrono::Utc::now()).await?;
+    if def.publishing_state == PublishingState::Published {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let app = s
+        .store
+        .get_app(&p.tenant_id, &app_id)
+        .await
+        .map_err(teamsapps_core::CoreError::from)?
+        .ok_or_else(|| ApiError::not_found(format!("The Teams app '{app_id}' was not found in the app catalog.")))?;
+    let ty = metadata::teams_app_definition(v);
+    let shaped = ODataQuery::default().shape(&views::definition(&app, &def, v), ty, v);
+    let location = format!(
+        "{}/{}/appCatalogs/teamsApps/{}/appDefinitions/{}",
+        base_url(&headers),
+        v.segment(),
+        app.app.id,
+        definition_id(&app.app, &def)
+    );
+    let context = v.context(&format!("appCatalogs/teamsApps('{}')/appDefinitions/$entity", app.app.id));
+    let mut res = json_response(StatusCode::CREATED, entity(context, shaped));
+    if let Ok(value) = location.parse() {
+        res.headers_mut().insert("location", value);
+    }
+    Ok(res)
+}
+
+/// PATCH /appCatalogs/teamsApps/{id}/appDefinitions/{definitionId}: approve or reject a
+/// submission (teamsapp-publish, example 3).
+async fn review_app_definition(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    Path((app_id, def_id)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body_bytes(body)?;
+    teamsapps_core::permissions::authorize(Operation::ReviewAppDefinition, &p)?;
+    let value = json_body(&headers, &body, s.config.max_json_bytes)?
+        .ok_or_else(|| ApiError::bad_request("The request body is missing; send {\"publishingState\": \"published\"} or \"rejected\"."))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object."))?;
+    let mut state = None;
+    for (key, val) in obj {
+        if key.eq_ignore_ascii_case("publishingState") {
+            let text = val.as_str().ok_or_else(|| ApiError::bad_request("publishingState must be a string."))?;
+            state = Some(PublishingState::parse(text).ok_or_else(|| {
+                ApiError::bad_request(format!("publishingState must be 'published' or 'rejected'; got '{text}'."))
+            })?);
+        } else if !key.starts_with("@odata.") {
+            return Err(ApiError::bad_request(format!(
+                "Only publishingState can be changed on an app definition; '{key}' cannot."
+            )));
+        }
+    }
+    let state = state.ok_or_else(|| ApiError::bad_request("The request body must set publishingState."))?;
+    let if_match = headers
+        .get("if-match")
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.trim().trim_start_matches("W/").to_string())
+        .filter(|h| h != "*");
+    let (app, def) = catalog::review_definition(
+        s.store.as_ref(),
+        &p,
+        &app_id,
+        &def_id,
+        if_match.as_deref(),
+        state,
+        chrono::Utc::now(),
+    )
+    .await?;
+    let ty = metadata::teams_app_definition(v);
+    let shaped = ODataQuery::default().shape(&views::definition(&app, &def, v), ty, v);
+    let context = v.context(&format!("appCatalogs/teamsApps('{}')/appDefinitions/$entity", app.app.id));
+    Ok(json_response(StatusCode::OK, entity(context, shaped)))
+}
+
+/// DELETE /appCatalogs/teamsApps/{id} — https://learn.microsoft.com/graph/api/teamsapp-delete
+async fn delete_teams_app(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(app_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    catalog::delete_app(s.store.as_ref(), &p, &app_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// DELETE /appCatalogs/teamsApps/{id}/appDefinitions/{definitionId}: cancel a submission.
+async fn delete_app_definition(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((app_id, def_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    catalog::delete_definition(s.store.as_ref(), &p, &app_id, &def_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET …/appDefinitions/{definitionId}/bot — https://learn.microsoft.com/graph/api/teamworkbot-get
+async fn get_teamwork_bot(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(p): Auth,
+    Path((app_id, def_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let ty = metadata::teamwork_bot(v);
+    let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
+    let bot_id = catalog::get_bot(s.store.as_ref(), &p, &app_id, &def_id).await?;
+    let mut shaped = query.shape(&serde_json::json!({ "id": bot_id }), ty, v);
+    if let Some(obj) = shaped.as_object_mut() {
+        obj.insert("@odata.type".into(), Value::String("#microsoft.graph.teamworkBot".into()));
+    }
+    let context = v.context(&format!(
+        "appCatalogs/teamsApps('{app_id}')/appDefinitions('{def_id}')/bot{}/$entity",
+        query.context_suffix()
+    ));
+    Ok(json_response(StatusCode::OK, entity(context, shaped)))
+}

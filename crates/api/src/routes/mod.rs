@@ -1,0 +1,147 @@
+//! The router: `/v1.0` and `/beta` Graph surfaces, identity endpoints, path normalisation and
+//! the answers for what we do not serve.
+
+mod app_catalogs;
+mod installed_apps;
+mod response;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::Uri;
+use axum::routing::any;
+use axum::{middleware, Extension, Router};
+use teamsapps_wire::odata::ApiVersion;
+use tower::Layer;
+
+use crate::error::ApiError;
+use crate::headers::graph_headers;
+use crate::identity;
+use crate::state::AppState;
+
+pub use response::{base_url, json_response};
+
+fn graph_routes() -> Router<AppState> {
+    app_catalogs::routes().merge(installed_apps::routes()).route(
+        "/$batch",
+        any(|| async { not_implemented("JSON batching ($batch)") }),
+    )
+}
+
+fn not_implemented(what: &str) -> ApiError {
+    ApiError::new(
+        teamsapps_wire::error::ErrorCode::NotImplemented,
+        format!("teamsapps does not implement {what} yet; see docs/coverage.md."),
+    )
+}
+
+async fn unknown_path(uri: Uri) -> ApiError {
+    let path = uri.path();
+    let segment = path.trim_matches('/').split('/').find(|s| !s.is_empty()).unwrap_or("");
+    if segment == "v1.0" || segment == "beta" {
+        ApiError::bad_request(format!(
+            "Resource not found for the segment '{}'. teamsapps serves the Teams app catalog and app installations; see docs/coverage.md.",
+            path.trim_matches('/').split('/').nth(1).unwrap_or("")
+        ))
+    } else {
+        ApiError::not_found(format!(
+            "No resource at '{path}'. Graph requests start with /v1.0 or /beta; identity requests with /{{tenant}}/oauth2/v2.0/token."
+        ))
+    }
+}
+
+/// Graph matches segment names case-insensitively and accepts namespace-qualified actions
+/// (spec 1.2; real-clients.md): rewrite them to the canonical names before routing.
+fn normalize(mut req: Request) -> Request {
+    const NAMES: &[&str] = &[
+        "appCatalogs", "teamsApps", "appDefinitions", "installedApps", "teamwork", "upgrade",
+        "bot", "chat", "users", "chats", "teams", "colorIcon", "outlineIcon",
+    ];
+    let uri = req.uri();
+    let path = uri.path();
+    let mut changed = false;
+    let mut out: Vec<String> = Vec::new();
+    for (i, seg) in path.split('/').enumerate() {
+        let canonical = if seg.eq_ignore_ascii_case("microsoft.graph.upgrade") {
+            Some("upgrade")
+        } else if i >= 2 {
+            NAMES.iter().copied().find(|n| n.eq_ignore_ascii_case(seg))
+        } else {
+            None
+        };
+        match canonical {
+            Some(c) if c != seg => {
+                changed = true;
+                out.push(c.to_string());
+            }
+            _ => out.push(seg.to_string()),
+        }
+    }
+    let mut new_path = out.join("/");
+    if new_path.len() > 1 && new_path.ends_with('/') {
+        new_path.pop();
+        changed = true;
+    }
+    if changed {
+        let pq = match uri.query() {
+            Some(q) => format!("{new_path}?{q}"),
+            None => new_path,
+        };
+        if let Ok(pq) = pq.parse::<axum::http::uri::PathAndQuery>() {
+            let mut parts = uri.clone().into_parts();
+            parts.path_and_query = Some(pq);
+            if let Ok(u) = Uri::from_parts(parts) {
+                *req.uri_mut() = u;
+            }
+        }
+    }
+    req
+}
+
+/// A bug must still answer in Graph's shape; the panic itself is logged.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "handler panicked");
+    axum::response::IntoResponse::into_response(ApiError::new(
+        teamsapps_wire::error::ErrorCode::InternalServerError,
+        "The service hit an internal error; the request may not have completed.",
+    ))
+}
+
+pub fn router(state: AppState) -> Router {
+    // Room for the largest package; handlers enforce the per-kind limits with Graph errors.
+    let limit = state.config.max_package_bytes.max(state.config.max_json_bytes) + 1024;
+    let inner = Router::new()
+        .nest("/v1.0", graph_routes().layer(Extension(ApiVersion::V1)))
+        .nest("/beta", graph_routes().layer(Extension(ApiVersion::Beta)))
+        .merge(identity::router())
+        .fallback(unknown_path)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(graph_headers))
+        .with_state(state);
+    let normalized = tower::util::MapRequestLayer::new(normalize).layer(inner);
+    Router::new().fallback_service(normalized)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(path: &str) -> String {
+        let req = Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+        normalize(req).uri().to_string()
+    }
+
+    #[test]
+    fn segment_names_are_case_insensitive_and_actions_may_be_qualified() {
+        assert_eq!(
+            norm("/v1.0/USERS/abc/TeamWork/installedapps/x/microsoft.graph.upgrade"),
+            "/v1.0/users/abc/teamwork/installedApps/x/upgrade"
+        );
+        assert_eq!(norm("/v1.0/appcatalogs/teamsapps/?$top=1"), "/v1.0/appCatalogs/teamsApps?$top=1");
+        assert_eq!(norm("/v1.0/chats/19%3Aa%40thread.v2/installedApps"), "/v1.0/chats/19%3Aa%40thread.v2/installedApps");
+    }
+}

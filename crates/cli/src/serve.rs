@@ -1,0 +1,177 @@
+//! `teamsapps serve` and `teamsapps migrate`: configuration, store selection, seeding, and
+//! the HTTP server with graceful shutdown.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use teamsapps_api::identity::Identity;
+use teamsapps_api::{AppState, Config, UpgradeWhenCurrent};
+use teamsapps_core::Store;
+use teamsapps_store_sqlite::SqliteStore;
+
+/// Where the data lives. Precedence: --in-memory, then --database-url, then --data.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Directory for the embedded SQLite database (teamsapps.db) and the token signing key.
+    #[arg(long, env = "TEAMSAPPS_DATA", default_value = "./teamsapps-data")]
+    pub data: PathBuf,
+    /// Choose the store explicitly: sqlite://PATH (postgres:// is planned).
+    #[arg(long, env = "TEAMSAPPS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Keep nothing: a private in-memory database.
+    #[arg(long, env = "TEAMSAPPS_IN_MEMORY", default_value_t = false)]
+    pub in_memory: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum WhenCurrent {
+    /// 204 and nothing changes.
+    Noop,
+    /// 400 BadRequest.
+    BadRequest,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. Prints `listening on http://HOST:PORT`.
+    #[arg(long, env = "TEAMSAPPS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A tenant fixture (JSON or YAML) applied idempotently at start.
+    #[arg(long, env = "TEAMSAPPS_SEED")]
+    pub seed: Option<PathBuf>,
+    /// What an upgrade answers when the installation is already at the newest version.
+    #[arg(
+        long,
+        env = "TEAMSAPPS_UPGRADE_WHEN_CURRENT",
+        value_enum,
+        default_value = "noop"
+    )]
+    pub upgrade_when_current: WhenCurrent,
+    /// Allow several catalog apps with the same Entra app id (webApplicationInfo.id).
+    #[arg(
+        long,
+        env = "TEAMSAPPS_ALLOW_SHARED_CLIENT_APP_ID",
+        default_value_t = false
+    )]
+    pub allow_shared_client_app_id: bool,
+}
+
+pub fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    if args.in_memory {
+        return Ok((
+            Arc::new(SqliteStore::open_in_memory()?),
+            "in-memory SQLite (nothing kept)".into(),
+        ));
+    }
+    if let Some(url) = &args.database_url {
+        let lower = url.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            bail!("postgres:// URLs are not supported by this build yet; use sqlite://PATH or --data DIR");
+        }
+        if !lower.starts_with("sqlite:") {
+            bail!("unsupported --database-url '{url}': use sqlite://PATH");
+        }
+        return Ok((
+            Arc::new(SqliteStore::open_url(url)?),
+            format!("SQLite at {url}"),
+        ));
+    }
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+    let path = args.data.join("teamsapps.db");
+    let store = SqliteStore::open(&path)
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    Ok((Arc::new(store), format!("SQLite at {}", path.display())))
+}
+
+pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
+    let (_, what) = open_store(&args)?;
+    println!(
+        "schema is up to date ({what}, version {})",
+        teamsapps_store_sqlite::SCHEMA_VERSION
+    );
+    Ok(())
+}
+
+async fn apply_seed(store: &dyn Store, path: &PathBuf) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the seed file {}", path.display()))?;
+    let fixture = teamsapps_core::fixture::parse(&text)
+        .with_context(|| format!("in the seed file {}", path.display()))?;
+    let seed = teamsapps_core::fixture::to_seed(&fixture)
+        .with_context(|| format!("in the seed file {}", path.display()))?;
+    store
+        .apply_seed(&seed)
+        .await
+        .with_context(|| format!("cannot apply the seed file {}", path.display()))?;
+    tracing::info!(
+        file = %path.display(), tenants = seed.tenants.len(), users = seed.users.len(),
+        apps = seed.apps.len(), installations = seed.installations.len(),
+        "seed applied"
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (store, what) = open_store(&args.store)?;
+    if let Some(seed) = &args.seed {
+        apply_seed(store.as_ref(), seed).await?;
+    }
+    let identity = Identity::load_or_create(store.as_ref())
+        .await
+        .context("cannot load the token signing key")?;
+    let config = Config {
+        upgrade_when_current: match args.upgrade_when_current {
+            WhenCurrent::Noop => UpgradeWhenCurrent::NoOp,
+            WhenCurrent::BadRequest => UpgradeWhenCurrent::BadRequest,
+        },
+        unique_client_app_id: !args.allow_shared_client_app_id,
+        ..Config::default()
+    };
+    let state = AppState {
+        store,
+        identity: Arc::new(identity),
+        config: Arc::new(config),
+    };
+    let app = teamsapps_api::router(state);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(store = %what, %addr, "teamsapps ready");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}")?;
+        out.flush()?;
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
