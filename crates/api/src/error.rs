@@ -41,7 +41,9 @@ impl ApiError {
 impl From<CoreError> for ApiError {
     fn from(err: CoreError) -> Self {
         match err {
-            CoreError::Unauthenticated(m) => ApiError::new(ErrorCode::InvalidAuthenticationToken, m),
+            CoreError::Unauthenticated(m) => {
+                ApiError::new(ErrorCode::InvalidAuthenticationToken, m)
+            }
             CoreError::MissingPermission { delegated, accepted, held } => {
                 let accepted = accepted.join(", ");
                 let held = held.join(", ");

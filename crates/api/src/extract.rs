@@ -59,7 +59,10 @@ pub fn json_body(headers: &HeaderMap, body: &[u8], max: usize) -> ApiResult<Opti
     if body.len() > max {
         return Err(ApiError::new(
             ErrorCode::RequestEntityTooLarge,
-            format!("The request body is {} bytes; JSON bodies may be at most {max} bytes.", body.len()),
+            format!(
+                "The request body is {} bytes; JSON bodies may be at most {max} bytes.",
+                body.len()
+            ),
         ));
     }
     match content_type(headers).as_deref() {
@@ -86,32 +89,33 @@ pub fn json_body(headers: &HeaderMap, body: &[u8], max: usize) -> ApiResult<Opti
 pub fn zip_body<'a>(headers: &HeaderMap, body: &'a [u8], max: usize) -> ApiResult<&'a [u8]> {
     match content_type(headers).as_deref() {
         Some("application/zip") | Some("application/x-zip-compressed") => {}
-        other => {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                format!(
-                    "Content-Type '{}' is not supported; upload the app package as application/zip.",
-                    other.unwrap_or("none")
-                ),
-            ))
-        }
+        other => return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "Content-Type '{}' is not supported; upload the app package as application/zip.",
+                other.unwrap_or("none")
+            ),
+        )),
     }
     if body.is_empty() {
-        return Err(ApiError::bad_request("The request body is empty; send the app package (a zip file)."));
+        return Err(ApiError::bad_request(
+            "The request body is empty; send the app package (a zip file).",
+        ));
     }
     if body.len() > max {
         return Err(ApiError::new(
             ErrorCode::RequestEntityTooLarge,
-            format!("The app package is {} bytes; packages may be at most {max} bytes.", body.len()),
+            format!(
+                "The app package is {} bytes; packages may be at most {max} bytes.",
+                body.len()
+            ),
         ));
     }
     Ok(body)
 }
 
 fn object<'a>(value: &'a Value, what: &str) -> ApiResult<&'a serde_json::Map<String, Value>> {
-    value
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request(format!("{what} must be a JSON object.")))
+    value.as_object().ok_or_else(|| ApiError::bad_request(format!("{what} must be a JSON object.")))
 }
 
 fn refuse_unknown(
@@ -139,7 +143,11 @@ pub fn permission_set(value: &Value) -> ApiResult<Option<Vec<ResourceSpecificPer
         return Ok(None);
     }
     let obj = object(value, "consentedPermissionSet")?;
-    refuse_unknown(obj, &["resourceSpecificPermissions", "@odata.type"], "microsoft.graph.teamsAppPermissionSet")?;
+    refuse_unknown(
+        obj,
+        &["resourceSpecificPermissions", "@odata.type"],
+        "microsoft.graph.teamsAppPermissionSet",
+    )?;
     let Some(list) = get(obj, "resourceSpecificPermissions") else {
         return Ok(Some(Vec::new()));
     };
@@ -147,7 +155,9 @@ pub fn permission_set(value: &Value) -> ApiResult<Option<Vec<ResourceSpecificPer
         return Ok(Some(Vec::new()));
     }
     let items = list.as_array().ok_or_else(|| {
-        ApiError::bad_request("consentedPermissionSet.resourceSpecificPermissions must be an array.")
+        ApiError::bad_request(
+            "consentedPermissionSet.resourceSpecificPermissions must be an array.",
+        )
     })?;
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -161,7 +171,9 @@ pub fn permission_set(value: &Value) -> ApiResult<Option<Vec<ResourceSpecificPer
         let value = get(obj, "permissionValue")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::bad_request(format!("{at}.permissionValue must be a non-empty string.")))?;
+            .ok_or_else(|| {
+            ApiError::bad_request(format!("{at}.permissionValue must be a non-empty string."))
+        })?;
         let kind = get(obj, "permissionType")
             .and_then(Value::as_str)
             .and_then(PermissionType::parse)
@@ -170,7 +182,10 @@ pub fn permission_set(value: &Value) -> ApiResult<Option<Vec<ResourceSpecificPer
                     "{at}.permissionType must be 'application' or 'delegated'."
                 ))
             })?;
-        out.push(ResourceSpecificPermission { permission_value: value.to_string(), permission_type: kind });
+        out.push(ResourceSpecificPermission {
+            permission_value: value.to_string(),
+            permission_type: kind,
+        });
     }
     Ok(Some(out))
 }
@@ -186,9 +201,15 @@ pub fn install_body(value: Option<Value>) -> ApiResult<InstallBody> {
         ApiError::bad_request("The request body is missing; send {\"teamsApp@odata.bind\": \"https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{id}\"}.")
     })?;
     let obj = object(&value, "The request body")?;
-    refuse_unknown(obj, &["teamsApp@odata.bind", "consentedPermissionSet", "@odata.type"], "microsoft.graph.teamsAppInstallation")?;
+    refuse_unknown(
+        obj,
+        &["teamsApp@odata.bind", "consentedPermissionSet", "@odata.type"],
+        "microsoft.graph.teamsAppInstallation",
+    )?;
     let bind = get(obj, "teamsApp@odata.bind").ok_or_else(|| {
-        ApiError::bad_request("The request body must contain 'teamsApp@odata.bind' naming the app to install.")
+        ApiError::bad_request(
+            "The request body must contain 'teamsApp@odata.bind' naming the app to install.",
+        )
     })?;
     let bind = bind
         .as_str()
@@ -215,7 +236,9 @@ fn bound_app_id(bind: &str) -> ApiResult<String> {
     };
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let segments = match segments.first() {
-        Some(s) if s.eq_ignore_ascii_case("v1.0") || s.eq_ignore_ascii_case("beta") => &segments[1..],
+        Some(s) if s.eq_ignore_ascii_case("v1.0") || s.eq_ignore_ascii_case("beta") => {
+            &segments[1..]
+        }
         _ => &segments[..],
     };
     match segments {
@@ -224,7 +247,8 @@ fn bound_app_id(bind: &str) -> ApiResult<String> {
                 && b.eq_ignore_ascii_case("teamsApps")
                 && !id.is_empty() =>
         {
-            let decoded = percent_encoding::percent_decode_str(id).decode_utf8().map_err(|_| bad())?;
+            let decoded =
+                percent_encoding::percent_decode_str(id).decode_utf8().map_err(|_| bad())?;
             let id = decoded.trim_start_matches("('").trim_end_matches("')").to_string();
             if id.is_empty() {
                 return Err(bad());
@@ -262,7 +286,13 @@ mod tests {
         ] {
             assert_eq!(bound_app_id(bind).unwrap(), "abc", "{bind}");
         }
-        for bind in ["", "https://graph.microsoft.com", "users/abc", "appCatalogs/teamsApps/", "appCatalogs/teamsApps/a/b"] {
+        for bind in [
+            "",
+            "https://graph.microsoft.com",
+            "users/abc",
+            "appCatalogs/teamsApps/",
+            "appCatalogs/teamsApps/a/b",
+        ] {
             assert!(bound_app_id(bind).is_err(), "{bind}");
         }
     }

@@ -23,14 +23,15 @@ pub struct RequestIds {
 fn client_request_id(headers: &HeaderMap) -> Option<String> {
     let v = headers.get("client-request-id")?.to_str().ok()?.trim();
     // Echo only sane values: header injection and unbounded echoes are refused.
-    (!v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic())).then(|| v.to_string())
+    (!v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| v.to_string())
 }
 
 pub async fn graph_headers(mut req: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let client_request_id =
-        client_request_id(req.headers()).unwrap_or_else(|| request_id.clone());
-    let ids = RequestIds { request_id: request_id.clone(), client_request_id: client_request_id.clone() };
+    let client_request_id = client_request_id(req.headers()).unwrap_or_else(|| request_id.clone());
+    let ids =
+        RequestIds { request_id: request_id.clone(), client_request_id: client_request_id.clone() };
     req.extensions_mut().insert(ids);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -65,15 +66,19 @@ pub async fn graph_headers(mut req: Request, next: Next) -> Response {
         h.insert("client-request-id", v);
     }
     h.insert("x-ms-ags-diagnostic", HeaderValue::from_static(DIAGNOSTIC));
-    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    // Token responses set their own (no-store); keep it.
+    if !h.contains_key("cache-control") {
+        h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    }
     h.insert("strict-transport-security", HeaderValue::from_static("max-age=31536000"));
     if let Ok(v) = HeaderValue::from_str(&now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()) {
         h.insert("date", v);
     }
+    // OData-Version belongs to Graph's OData responses, not to the identity endpoints.
     let is_json = h
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json;odata"));
     if is_json {
         h.insert("odata-version", HeaderValue::from_static(ODATA_VERSION));
     }

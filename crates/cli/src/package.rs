@@ -25,11 +25,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -89,13 +85,11 @@ fn icon(
     size: u32,
     rgba: [u8; 4],
 ) -> (String, Vec<u8>) {
-    let name = manifest["icons"][key]
-        .as_str()
-        .unwrap_or(if key == "color" {
-            "color.png"
-        } else {
-            "outline.png"
-        });
+    let name = manifest["icons"][key].as_str().unwrap_or(if key == "color" {
+        "color.png"
+    } else {
+        "outline.png"
+    });
     let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|_| png(size, rgba));
     (name.to_string(), bytes)
 }
@@ -143,10 +137,7 @@ mod tests {
     fn generated_icons_have_the_required_sizes() {
         for size in [32, 192] {
             let png = super::png(size, [1, 2, 3, 4]);
-            assert_eq!(
-                teamsapps_core::manifest::png_dimensions(&png),
-                Some((size, size))
-            );
+            assert_eq!(teamsapps_core::manifest::png_dimensions(&png), Some((size, size)));
         }
     }
 }

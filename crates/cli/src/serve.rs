@@ -46,19 +46,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TEAMSAPPS_SEED")]
     pub seed: Option<PathBuf>,
     /// What an upgrade answers when the installation is already at the newest version.
-    #[arg(
-        long,
-        env = "TEAMSAPPS_UPGRADE_WHEN_CURRENT",
-        value_enum,
-        default_value = "noop"
-    )]
+    #[arg(long, env = "TEAMSAPPS_UPGRADE_WHEN_CURRENT", value_enum, default_value = "noop")]
     pub upgrade_when_current: WhenCurrent,
     /// Allow several catalog apps with the same Entra app id (webApplicationInfo.id).
-    #[arg(
-        long,
-        env = "TEAMSAPPS_ALLOW_SHARED_CLIENT_APP_ID",
-        default_value_t = false
-    )]
+    #[arg(long, env = "TEAMSAPPS_ALLOW_SHARED_CLIENT_APP_ID", default_value_t = false)]
     pub allow_shared_client_app_id: bool,
 }
 
@@ -77,10 +68,7 @@ pub fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> 
         if !lower.starts_with("sqlite:") {
             bail!("unsupported --database-url '{url}': use sqlite://PATH");
         }
-        return Ok((
-            Arc::new(SqliteStore::open_url(url)?),
-            format!("SQLite at {url}"),
-        ));
+        return Ok((Arc::new(SqliteStore::open_url(url)?), format!("SQLite at {url}")));
     }
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
@@ -92,10 +80,7 @@ pub fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> 
 
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     let (_, what) = open_store(&args)?;
-    println!(
-        "schema is up to date ({what}, version {})",
-        teamsapps_store_sqlite::SCHEMA_VERSION
-    );
+    println!("schema is up to date ({what}, version {})", teamsapps_store_sqlite::SCHEMA_VERSION);
     Ok(())
 }
 
@@ -153,11 +138,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         unique_client_app_id: !args.allow_shared_client_app_id,
         ..Config::default()
     };
-    let state = AppState {
-        store,
-        identity: Arc::new(identity),
-        config: Arc::new(config),
-    };
+    let state = AppState { store, identity: Arc::new(identity), config: Arc::new(config) };
     let app = teamsapps_api::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -169,9 +150,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -29,9 +29,7 @@ fn restrict(principal: &Principal, mut app: CatalogApp) -> Option<CatalogApp> {
 }
 
 fn app_not_found(app_id: &str) -> CoreError {
-    CoreError::NotFound(format!(
-        "The Teams app '{app_id}' was not found in the app catalog."
-    ))
+    CoreError::NotFound(format!("The Teams app '{app_id}' was not found in the app catalog."))
 }
 
 fn definition_not_found(def_id: &str) -> CoreError {
@@ -50,10 +48,7 @@ fn require_admin(principal: &Principal, what: &str) -> CoreResult<()> {
 pub async fn list_apps(store: &dyn Store, principal: &Principal) -> CoreResult<Vec<CatalogApp>> {
     authorize(Operation::ListTeamsApps, principal)?;
     let apps = store.list_apps(&principal.tenant_id).await?;
-    Ok(apps
-        .into_iter()
-        .filter_map(|a| restrict(principal, a))
-        .collect())
+    Ok(apps.into_iter().filter_map(|a| restrict(principal, a)).collect())
 }
 
 /// Get app, list definitions and get definition share this lookup; `op` names which.
@@ -64,10 +59,8 @@ pub async fn get_app(
     app_id: &str,
 ) -> CoreResult<CatalogApp> {
     authorize(op, principal)?;
-    let app = store
-        .get_app(&principal.tenant_id, app_id)
-        .await?
-        .ok_or_else(|| app_not_found(app_id))?;
+    let app =
+        store.get_app(&principal.tenant_id, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     restrict(principal, app).ok_or_else(|| app_not_found(app_id))
 }
 
@@ -77,9 +70,7 @@ pub fn find_definition<'a>(app: &'a CatalogApp, def_id: &str) -> CoreResult<&'a 
     if key.app_id != app.app.id {
         return Err(definition_not_found(def_id));
     }
-    let def = app
-        .definition(&key.version)
-        .ok_or_else(|| definition_not_found(def_id))?;
+    let def = app.definition(&key.version).ok_or_else(|| definition_not_found(def_id))?;
     if key.state.is_some_and(|s| s != def.publishing_state) {
         return Err(definition_not_found(def_id));
     }
@@ -177,11 +168,7 @@ pub async fn publish_app(
     let state = state_for(principal, options.requires_review)?;
     let package = manifest::parse_package(package)?;
     let tenant = &principal.tenant_id;
-    if store
-        .get_app_by_external_id(tenant, &package.manifest_id)
-        .await?
-        .is_some()
-    {
+    if store.get_app_by_external_id(tenant, &package.manifest_id).await?.is_some() {
         return Err(duplicate_manifest_id(&package.manifest_id));
     }
     if options.unique_client_app_id {
@@ -205,10 +192,7 @@ pub async fn publish_app(
     }
     tracing::info!(tenant, app_id = %app.id, manifest_id = %package.manifest_id,
         version = %def.version, state = def.publishing_state.as_str(), "published app");
-    Ok(CatalogApp {
-        app,
-        definitions: vec![def],
-    })
+    Ok(CatalogApp { app, definitions: vec![def] })
 }
 
 fn duplicate_manifest_id(manifest_id: &str) -> CoreError {
@@ -229,9 +213,7 @@ async fn check_client_app_id_unused(
         }
         let used = app.definitions.iter().any(|d| {
             d.publishing_state != PublishingState::Rejected
-                && d.client_app_id
-                    .as_deref()
-                    .is_some_and(|c| c.eq_ignore_ascii_case(client_app_id))
+                && d.client_app_id.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(client_app_id))
         });
         if used {
             return Err(CoreError::Conflict(format!(
@@ -255,10 +237,7 @@ pub async fn update_app(
 ) -> CoreResult<AppDefinition> {
     authorize(Operation::UpdateTeamsApp, principal)?;
     let tenant = &principal.tenant_id;
-    let app = store
-        .get_app(tenant, app_id)
-        .await?
-        .ok_or_else(|| app_not_found(app_id))?;
+    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     if app.app.distribution_method != DistributionMethod::Organization {
         return Err(CoreError::BadRequest(format!(
             "Only apps with distributionMethod 'organization' can be updated; '{app_id}' is a {} app.",
@@ -327,10 +306,7 @@ pub async fn review_definition(
     authorize(Operation::ReviewAppDefinition, principal)?;
     require_admin(principal, "approve or reject app submissions")?;
     let tenant = &principal.tenant_id;
-    let app = store
-        .get_app(tenant, app_id)
-        .await?
-        .ok_or_else(|| app_not_found(app_id))?;
+    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     let def = find_definition(&app, def_id)?.clone();
     if new_state == PublishingState::Submitted {
         return Err(CoreError::BadRequest(
@@ -369,10 +345,7 @@ pub async fn delete_app(store: &dyn Store, principal: &Principal, app_id: &str) 
     authorize(Operation::DeleteTeamsApp, principal)?;
     require_admin(principal, "delete apps from the tenant app catalog")?;
     let tenant = &principal.tenant_id;
-    let app = store
-        .get_app(tenant, app_id)
-        .await?
-        .ok_or_else(|| app_not_found(app_id))?;
+    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     if app.app.distribution_method != DistributionMethod::Organization {
         return Err(CoreError::BadRequest(format!(
             "Only apps with distributionMethod 'organization' can be deleted; '{app_id}' is a {} app.",
@@ -396,10 +369,7 @@ pub async fn delete_definition(
 ) -> CoreResult<()> {
     authorize(Operation::DeleteAppDefinition, principal)?;
     let tenant = &principal.tenant_id;
-    let app = store
-        .get_app(tenant, app_id)
-        .await?
-        .ok_or_else(|| app_not_found(app_id))?;
+    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     let def = find_definition(&app, def_id)?;
     if def.publishing_state != PublishingState::Submitted {
         return Err(CoreError::BadRequest(format!(
@@ -413,10 +383,7 @@ pub async fn delete_definition(
             "Only administrators can cancel other users' submissions; AppCatalog.Submit cancels the caller's own pending submissions only.".into(),
         ));
     }
-    if !store
-        .delete_definition(tenant, app_id, &def.version, PublishingState::Submitted)
-        .await?
-    {
+    if !store.delete_definition(tenant, app_id, &def.version, PublishingState::Submitted).await? {
         return Err(definition_not_found(def_id));
     }
     tracing::info!(tenant, app_id, version = %def.version, "cancelled submission");
@@ -425,10 +392,5 @@ pub async fn delete_definition(
 
 /// The definition id as Graph shows it.
 pub fn definition_id(app: &TeamsApp, def: &AppDefinition) -> String {
-    ids::definition_id(
-        &app.id,
-        &def.version,
-        def.publishing_state,
-        app.distribution_method,
-    )
+    ids::definition_id(&app.id, &def.version, def.publishing_state, app.distribution_method)
 }

@@ -11,11 +11,7 @@ pub enum CoreError {
     Unauthenticated(String),
     /// 403 `Forbidden` naming the accepted permissions and what the token holds (spec 5.7).
     #[error("missing permission")]
-    MissingPermission {
-        delegated: bool,
-        accepted: Vec<&'static str>,
-        held: Vec<String>,
-    },
+    MissingPermission { delegated: bool, accepted: Vec<&'static str>, held: Vec<String> },
     /// 403 `Forbidden`.
     #[error("{0}")]
     Forbidden(String),

@@ -154,14 +154,7 @@ pub fn stable_guid(parts: &[&str]) -> String {
     }
     let d = h.finalize();
     let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+    format!("{}-{}-4{}-8{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
 }
 
 pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
@@ -195,10 +188,7 @@ pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
                 (None, None) => "group".into(),
             };
             if !["oneOnOne", "group", "meeting"].contains(&chat_type.as_str()) {
-                bail!(
-                    "chat '{}': chatType must be oneOnOne, group or meeting",
-                    c.id
-                );
+                bail!("chat '{}': chatType must be oneOnOne, group or meeting", c.id);
             }
             seed.chats.push(Chat {
                 tenant_id: tid.clone(),
@@ -215,11 +205,7 @@ pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
                 id: team.id.to_ascii_lowercase(),
                 display_name: team.display_name.clone().unwrap_or_else(|| "Team".into()),
                 owners: team.owners.iter().map(|m| m.to_ascii_lowercase()).collect(),
-                members: team
-                    .members
-                    .iter()
-                    .map(|m| m.to_ascii_lowercase())
-                    .collect(),
+                members: team.members.iter().map(|m| m.to_ascii_lowercase()).collect(),
             });
         }
         for a in &t.applications {
@@ -304,8 +290,7 @@ fn catalog_apps(tid: &str, entries: &[CatalogFixture]) -> anyhow::Result<Vec<Cat
             allowed_scopes: c.allowed_scopes,
             etag: stable_guid(&[tid, &app.app.id, "etag"]),
         });
-        app.definitions
-            .sort_by(|a, b| crate::version::compare(&a.version, &b.version));
+        app.definitions.sort_by(|a, b| crate::version::compare(&a.version, &b.version));
     }
     Ok(apps)
 }
@@ -339,28 +324,19 @@ fn installations(
                             || x.user_principal_name.eq_ignore_ascii_case(u)
                     })
                     .ok_or_else(|| anyhow!("{where_}: user '{u}' is not in the fixture"))?;
-                ScopeRef {
-                    kind: ScopeKind::User,
-                    id: user.id.to_ascii_lowercase(),
-                }
+                ScopeRef { kind: ScopeKind::User, id: user.id.to_ascii_lowercase() }
             }
             (None, Some(c), None) => {
                 if !t.chats.iter().any(|x| &x.id == c) {
                     bail!("{where_}: chat '{c}' is not in the fixture");
                 }
-                ScopeRef {
-                    kind: ScopeKind::Chat,
-                    id: c.clone(),
-                }
+                ScopeRef { kind: ScopeKind::Chat, id: c.clone() }
             }
             (None, None, Some(team)) => {
                 if !t.teams.iter().any(|x| x.id.eq_ignore_ascii_case(team)) {
                     bail!("{where_}: team '{team}' is not in the fixture");
                 }
-                ScopeRef {
-                    kind: ScopeKind::Team,
-                    id: team.to_ascii_lowercase(),
-                }
+                ScopeRef { kind: ScopeKind::Team, id: team.to_ascii_lowercase() }
             }
             _ => bail!("{where_}: give exactly one of user, chat or team"),
         };
@@ -374,10 +350,7 @@ fn installations(
                         .is_some_and(|e| e.eq_ignore_ascii_case(&inst.app))
             })
             .ok_or_else(|| {
-                anyhow!(
-                    "{where_}: app '{}' is not in the fixture's catalog",
-                    inst.app
-                )
+                anyhow!("{where_}: app '{}' is not in the fixture's catalog", inst.app)
             })?;
         let def = match &inst.version {
             Some(v) => app
@@ -388,11 +361,7 @@ fn installations(
                 .ok_or_else(|| anyhow!("{where_}: app '{}' has no published version", inst.app))?,
         };
         if def.publishing_state != PublishingState::Published {
-            bail!(
-                "{where_}: version {} of app '{}' is not published",
-                def.version,
-                inst.app
-            );
+            bail!("{where_}: version {} of app '{}' is not published", def.version, inst.app);
         }
         // Fixtures are trusted: whatever the definition requires counts as consented.
         let consented: Option<Vec<ResourceSpecificPermission>> =

@@ -47,11 +47,7 @@ pub fn parse_definition_id(id: &str) -> Option<DefinitionKey> {
     if parts.next().is_some() || app_id.is_empty() || version.is_empty() {
         return None;
     }
-    Some(DefinitionKey {
-        app_id,
-        version,
-        state,
-    })
+    Some(DefinitionKey { app_id, version, state })
 }
 
 /// `base64({scopeId}##{teamsAppId})`: stable across upgrades (spec section 10).
@@ -92,10 +88,7 @@ mod tests {
         let id = installation_id("19:d65713bc498c4a428c71ef9353e6ce20@thread.v2", "app");
         assert_eq!(
             parse_installation_id(&id),
-            Some((
-                "19:d65713bc498c4a428c71ef9353e6ce20@thread.v2".into(),
-                "app".into()
-            ))
+            Some(("19:d65713bc498c4a428c71ef9353e6ce20@thread.v2".into(), "app".into()))
         );
     }
 

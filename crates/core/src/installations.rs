@@ -72,9 +72,7 @@ async fn resolve_scope(
                 .user(tenant, id_or_upn)
                 .await?
                 .ok_or_else(|| CoreError::NotFound(format!("User Id '{id_or_upn}' not found.")))?;
-            let allowed = principal
-                .user_id()
-                .is_none_or(|u| u.eq_ignore_ascii_case(&user.id));
+            let allowed = principal.user_id().is_none_or(|u| u.eq_ignore_ascii_case(&user.id));
             (user.id, allowed)
         }
         ScopePath::Chat(chat_id) => {
@@ -93,10 +91,7 @@ async fn resolve_scope(
                 .await?
                 .ok_or_else(|| CoreError::NotFound(format!("Team '{team_id}' not found.")))?;
             let allowed = principal.user_id().is_none_or(|u| {
-                team.members
-                    .iter()
-                    .chain(&team.owners)
-                    .any(|m| m.eq_ignore_ascii_case(u))
+                team.members.iter().chain(&team.owners).any(|m| m.eq_ignore_ascii_case(u))
             });
             (team.id, allowed)
         }
@@ -111,10 +106,7 @@ async fn resolve_scope(
             "A delegated token can only manage apps in {what}."
         )));
     }
-    Ok(ScopeRef {
-        kind: path.kind(),
-        id,
-    })
+    Ok(ScopeRef { kind: path.kind(), id })
 }
 
 fn installation_not_found(id: &str) -> CoreError {
@@ -122,9 +114,7 @@ fn installation_not_found(id: &str) -> CoreError {
 }
 
 fn app_not_found(app_id: &str) -> CoreError {
-    CoreError::NotFound(format!(
-        "The Teams app '{app_id}' was not found in the app catalog."
-    ))
+    CoreError::NotFound(format!("The Teams app '{app_id}' was not found in the app catalog."))
 }
 
 /// Everything needed to decide whether the caller's grants reach a given app.
@@ -172,12 +162,7 @@ impl<'a> Reacher<'a> {
                 }
             }
         }
-        Ok(Reacher {
-            principal,
-            access,
-            selected,
-            resource_rsc,
-        })
+        Ok(Reacher { principal, access, selected, resource_rsc })
     }
 
     /// The Self tie uses the installed definition when there is one, else the current one (5.2).
@@ -188,22 +173,13 @@ impl<'a> Reacher<'a> {
             .is_some_and(|c| c.eq_ignore_ascii_case(&self.principal.app_id));
         let is_selected = self.selected.iter().any(|s| {
             s.eq_ignore_ascii_case(&app.app.id)
-                || app
-                    .app
-                    .external_id
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(s))
+                || app.app.external_id.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(s))
         });
-        TargetFacts {
-            is_own_app,
-            is_selected,
-        }
+        TargetFacts { is_own_app, is_selected }
     }
 
     fn reaches(&self, facts: TargetFacts) -> bool {
-        self.access.reaches(facts, &|perm| {
-            self.resource_rsc.contains(&perm.to_ascii_lowercase())
-        })
+        self.access.reaches(facts, &|perm| self.resource_rsc.contains(&perm.to_ascii_lowercase()))
     }
 
     /// The 403 for an app the caller's grants do not reach (spec E4, E5).
@@ -261,10 +237,7 @@ pub async fn list_installed_apps(
         if !reacher.reaches(reacher.facts(app, app.definition(&installation.version))) {
             continue;
         }
-        out.push(InstalledApp {
-            installation,
-            app: app.clone(),
-        });
+        out.push(InstalledApp { installation, app: app.clone() });
     }
     Ok(out)
 }
@@ -325,14 +298,11 @@ pub async fn get_installed_app_chat(
         installation_id,
     )
     .await?;
-    let bot = found
-        .definition()
-        .and_then(|d| d.bot_id.clone())
-        .ok_or_else(|| {
-            CoreError::NotFound(format!(
-                "The app installation '{installation_id}' has no chat: the app has no bot."
-            ))
-        })?;
+    let bot = found.definition().and_then(|d| d.bot_id.clone()).ok_or_else(|| {
+        CoreError::NotFound(format!(
+            "The app installation '{installation_id}' has no chat: the app has no bot."
+        ))
+    })?;
     Ok(AppChat {
         id: format!("19:{bot}_{}@unq.gbl.spaces", found.installation.scope.id),
         tenant_id: principal.tenant_id.clone(),
@@ -346,9 +316,8 @@ pub fn resolve_consent(
     given: Option<&[ResourceSpecificPermission]>,
 ) -> CoreResult<(Option<Vec<ResourceSpecificPermission>>, bool)> {
     let req: BTreeSet<&ResourceSpecificPermission> = required.iter().collect();
-    let needs_app_consent = required
-        .iter()
-        .any(|p| p.permission_type == PermissionType::Application);
+    let needs_app_consent =
+        required.iter().any(|p| p.permission_type == PermissionType::Application);
     let describe = |set: &BTreeSet<&ResourceSpecificPermission>| {
         if set.is_empty() {
             "none".to_string()
@@ -392,10 +361,7 @@ fn canonical(set: &[ResourceSpecificPermission]) -> Vec<ResourceSpecificPermissi
     let unique: BTreeSet<ResourceSpecificPermission> = set.iter().cloned().collect();
     // Keep the definition's order for display; drop duplicates.
     let mut seen = BTreeSet::new();
-    set.iter()
-        .filter(|p| unique.contains(p) && seen.insert((*p).clone()))
-        .cloned()
-        .collect()
+    set.iter().filter(|p| unique.contains(p) && seen.insert((*p).clone())).cloned().collect()
 }
 
 fn consent_refusal(principal: &Principal, app_id: &str) -> CoreError {
@@ -424,10 +390,7 @@ pub async fn install_app(
     let access = authorize(op, principal)?;
     let scope = resolve_scope(store, principal, path).await?;
     let tenant = &principal.tenant_id;
-    let app = store
-        .get_app(tenant, app_id)
-        .await?
-        .ok_or_else(|| app_not_found(app_id))?;
+    let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     let reacher = Reacher::new(store, principal, access, &scope).await?;
     let facts = reacher.facts(&app, None);
     if !reacher.reaches(facts) {
@@ -506,13 +469,7 @@ pub async fn upgrade_app(
     }
     debug_assert_eq!(target.publishing_state, PublishingState::Published);
     let outcome = store
-        .upgrade_installation(
-            tenant,
-            &scope,
-            &found.app.app.id,
-            &target.version,
-            stored.as_deref(),
-        )
+        .upgrade_installation(tenant, &scope, &found.app.app.id, &target.version, stored.as_deref())
         .await?;
     match outcome {
         UpgradeOutcome::Upgraded => {
@@ -546,10 +503,7 @@ pub async fn uninstall_app(
     if !reacher.reaches(reacher.facts(&found.app, found.definition())) {
         return Err(reacher.refusal(&found.app));
     }
-    if !store
-        .delete_installation(tenant, &scope, &found.app.app.id)
-        .await?
-    {
+    if !store.delete_installation(tenant, &scope, &found.app.app.id).await? {
         return Err(installation_not_found(installation_id));
     }
     tracing::info!(tenant, scope = scope.kind.as_str(), scope_id = %scope.id,
@@ -562,10 +516,7 @@ mod tests {
     use super::*;
 
     fn p(v: &str, t: PermissionType) -> ResourceSpecificPermission {
-        ResourceSpecificPermission {
-            permission_value: v.into(),
-            permission_type: t,
-        }
+        ResourceSpecificPermission { permission_value: v.into(), permission_type: t }
     }
 
     #[test]
@@ -577,29 +528,16 @@ mod tests {
         assert!(resolve_consent(&[], Some(&[p("X.Chat", Application)])).is_err());
         // 2. delegated only: may omit, stored = required
         let req = [p("ChatMember.Read.Chat", Delegated)];
-        assert_eq!(
-            resolve_consent(&req, None).unwrap(),
-            (Some(req.to_vec()), false)
-        );
+        assert_eq!(resolve_consent(&req, None).unwrap(), (Some(req.to_vec()), false));
         assert!(resolve_consent(&req, Some(&[p("Other.Chat", Delegated)])).is_err());
         // 3. application: exact set required, order and duplicates ignored
         let req = [p("A.Group", Application), p("B.Group", Delegated)];
         assert!(resolve_consent(&req, None).is_err());
         assert!(resolve_consent(&req, Some(&[p("A.Group", Application)])).is_err());
-        let given = [
-            p("B.Group", Delegated),
-            p("A.Group", Application),
-            p("A.Group", Application),
-        ];
-        assert_eq!(
-            resolve_consent(&req, Some(&given)).unwrap(),
-            (Some(req.to_vec()), true)
-        );
+        let given = [p("B.Group", Delegated), p("A.Group", Application), p("A.Group", Application)];
+        assert_eq!(resolve_consent(&req, Some(&given)).unwrap(), (Some(req.to_vec()), true));
         // permissionValue is compared exactly
-        assert!(resolve_consent(
-            &req,
-            Some(&[p("a.group", Application), p("B.Group", Delegated)])
-        )
-        .is_err());
+        assert!(resolve_consent(&req, Some(&[p("a.group", Application), p("B.Group", Delegated)]))
+            .is_err());
     }
 }

@@ -167,9 +167,7 @@ impl PackageFiles {
             .iter()
             .find(|(name, _)| normalized(name) == path)
             .or_else(|| {
-                self.others
-                    .iter()
-                    .find(|(name, _)| normalized(name).eq_ignore_ascii_case(path))
+                self.others.iter().find(|(name, _)| normalized(name).eq_ignore_ascii_case(path))
             })
             .map(|(_, prefix)| prefix.as_slice())
     }
@@ -216,11 +214,7 @@ fn read_package(bytes: &[u8]) -> CoreResult<PackageFiles> {
                 quote(&name)
             )));
         }
-        let limit = if is_root_manifest(&name) {
-            MAX_MANIFEST_BYTES
-        } else {
-            MAX_ENTRY_BYTES
-        };
+        let limit = if is_root_manifest(&name) { MAX_MANIFEST_BYTES } else { MAX_ENTRY_BYTES };
         if file.size() > limit {
             return Err(entry_too_large(&name, file.size(), limit, true));
         }
@@ -237,21 +231,14 @@ fn read_package(bytes: &[u8]) -> CoreResult<PackageFiles> {
         .or_else(|| metas.iter().position(|m| is_root_manifest(&m.name)));
 
     // Pass 2: inflate every entry through a bounded reader; headers are not trusted.
-    let mut files = PackageFiles {
-        manifest: None,
-        others: Vec::with_capacity(metas.len()),
-    };
+    let mut files = PackageFiles { manifest: None, others: Vec::with_capacity(metas.len()) };
     let mut total: u64 = 0;
     for (index, meta) in metas.into_iter().enumerate() {
         let is_manifest = manifest_index == Some(index);
         let file = archive.by_index(index).map_err(zip_error)?;
         let remaining = MAX_TOTAL_UNCOMPRESSED.saturating_sub(total);
         let cap = meta.limit.min(remaining);
-        let mut sink = PrefixSink::new(if is_manifest {
-            MANIFEST_KEEP
-        } else {
-            PREFIX_KEEP
-        });
+        let mut sink = PrefixSink::new(if is_manifest { MANIFEST_KEEP } else { PREFIX_KEEP });
         io::copy(&mut file.take(cap.saturating_add(1)), &mut sink).map_err(|e| {
             bad_request(format!(
                 "The app package is corrupt: entry \"{}\" could not be read ({e}).",
@@ -306,25 +293,19 @@ fn zip_error(error: ZipError) -> CoreError {
         ZipError::UnsupportedArchive(what) if what == ZipError::PASSWORD_REQUIRED => bad_request(
             "The app package has encrypted entries; encrypted entries are not supported.",
         ),
-        ZipError::UnsupportedArchive(what) => bad_request(format!(
-            "The app package uses an unsupported zip feature: {what}."
-        )),
+        ZipError::UnsupportedArchive(what) => {
+            bad_request(format!("The app package uses an unsupported zip feature: {what}."))
+        }
         ZipError::Io(e) => bad_request(format!(
             "The app package is not a valid zip archive (it is corrupt or truncated): {e}."
         )),
-        other => bad_request(format!(
-            "The app package is not a valid zip archive: {other}."
-        )),
+        other => bad_request(format!("The app package is not a valid zip archive: {other}.")),
     }
 }
 
 /// `declared`: the header's size; otherwise the bounded read only knows the entry is over.
 fn entry_too_large(name: &str, size: u64, limit: u64, declared: bool) -> CoreError {
-    let size = if declared {
-        format!("{size} bytes")
-    } else {
-        format!("more than {limit} bytes")
-    };
+    let size = if declared { format!("{size} bytes") } else { format!("more than {limit} bytes") };
     bad_request(format!(
         "The app package entry \"{}\" is {size} uncompressed; the limit is {} ({limit} bytes).",
         quote(name),
@@ -357,11 +338,7 @@ struct PrefixSink {
 
 impl PrefixSink {
     fn new(keep: usize) -> Self {
-        PrefixSink {
-            keep,
-            buf: Vec::new(),
-            seen: 0,
-        }
+        PrefixSink { keep, buf: Vec::new(), seen: 0 }
     }
 }
 
@@ -383,11 +360,7 @@ impl Write for PrefixSink {
 // --- The manifest -----------------------------------------------------------------------------
 
 fn detail(code: &str, target: impl Into<String>, message: impl Into<String>) -> ErrorDetail {
-    ErrorDetail {
-        code: code.to_string(),
-        message: message.into(),
-        target: target.into(),
-    }
+    ErrorDetail { code: code.to_string(), message: message.into(), target: target.into() }
 }
 
 /// A value for a message, cut to a readable length.
@@ -436,10 +409,7 @@ impl Problems {
         self.add(
             "SchemaError_Type",
             target,
-            format!(
-                "Invalid type. Expected {expected} but got {}.",
-                json_type(got)
-            ),
+            format!("Invalid type. Expected {expected} but got {}.", json_type(got)),
         );
     }
 
@@ -447,10 +417,7 @@ impl Problems {
         self.add(
             "SchemaError_Required",
             target,
-            format!(
-                "Required properties are missing from object: [{}].",
-                missing.join(", ")
-            ),
+            format!("Required properties are missing from object: [{}].", missing.join(", ")),
         );
     }
 
@@ -458,10 +425,7 @@ impl Problems {
         self.add(
             "SchemaError_MaximumLength",
             target,
-            format!(
-                "String \"{}\" exceeds maximum length of {max}.",
-                quote(value)
-            ),
+            format!("String \"{}\" exceeds maximum length of {max}.", quote(value)),
         );
     }
 
@@ -469,10 +433,7 @@ impl Problems {
         self.add(
             "SchemaError_Pattern",
             target,
-            format!(
-                "String \"{}\" does not match regex pattern \"{pattern}\".",
-                quote(value)
-            ),
+            format!("String \"{}\" does not match regex pattern \"{pattern}\".", quote(value)),
         );
     }
 
@@ -580,10 +541,7 @@ fn validate(manifest: &Value, files: Option<&PackageFiles>) -> CoreResult<AppPac
         return Err(CoreError::InvalidManifest(vec![detail(
             "SchemaError_Type",
             MANIFEST_FILE,
-            format!(
-                "Invalid type. Expected Object but got {}.",
-                json_type(manifest)
-            ),
+            format!("Invalid type. Expected Object but got {}.", json_type(manifest)),
         )]));
     };
     let mut p = Problems::default();
@@ -881,18 +839,8 @@ fn check_icons(p: &mut Problems, root: &Map<String, Value>, files: &PackageFiles
         p.required("icons", &missing);
     }
     for (key, size, code, what) in [
-        (
-            "color",
-            COLOR_ICON_SIZE,
-            "InvalidColorIconHeightAndWidth",
-            "color",
-        ),
-        (
-            "outline",
-            OUTLINE_ICON_SIZE,
-            "InvalidOutlineIconHeightAndWidth",
-            "outline",
-        ),
+        ("color", COLOR_ICON_SIZE, "InvalidColorIconHeightAndWidth", "color"),
+        ("outline", OUTLINE_ICON_SIZE, "InvalidOutlineIconHeightAndWidth", "outline"),
     ] {
         let target = format!("icons.{key}");
         let Ok(Some(path)) = p.string(icons, key, &target) else {
@@ -986,10 +934,8 @@ fn check_authorization(
             p.wrong_type(target, "Object", item);
             continue;
         };
-        let missing: Vec<&str> = ["name", "type"]
-            .into_iter()
-            .filter(|key| Problems::get(item, key).is_none())
-            .collect();
+        let missing: Vec<&str> =
+            ["name", "type"].into_iter().filter(|key| Problems::get(item, key).is_none()).collect();
         if !missing.is_empty() {
             p.required(target.clone(), &missing);
         }
@@ -1182,11 +1128,7 @@ mod tests {
 
     fn package_with(manifest: &Value, color: &[u8], outline: &[u8]) -> Vec<u8> {
         let text = serde_json::to_vec_pretty(manifest).expect("json");
-        zip_of(&[
-            ("manifest.json", &text),
-            ("color.png", color),
-            ("outline.png", outline),
-        ])
+        zip_of(&[("manifest.json", &text), ("color.png", color), ("outline.png", outline)])
     }
 
     fn package(manifest: &Value) -> Vec<u8> {
@@ -1201,10 +1143,7 @@ mod tests {
     }
 
     fn codes(result: CoreResult<AppPackage>) -> Vec<(String, String)> {
-        details(result)
-            .into_iter()
-            .map(|d| (d.code, d.target))
-            .collect()
+        details(result).into_iter().map(|d| (d.code, d.target)).collect()
     }
 
     fn has(result: CoreResult<AppPackage>, code: &str, target: &str) {
@@ -1233,12 +1172,7 @@ mod tests {
 
     /// Offsets of every local (`PK\x03\x04`) and central (`PK\x01\x02`) header.
     fn headers(bytes: &[u8], signature: [u8; 4]) -> Vec<usize> {
-        bytes
-            .windows(4)
-            .enumerate()
-            .filter(|(_, w)| *w == signature)
-            .map(|(i, _)| i)
-            .collect()
+        bytes.windows(4).enumerate().filter(|(_, w)| *w == signature).map(|(i, _)| i).collect()
     }
 
     #[test]
@@ -1265,20 +1199,12 @@ mod tests {
                         },
                     ],
                     bot_id: Some(BOT_ID.to_string()),
-                    allowed_scopes: AllowedScopes {
-                        team: true,
-                        group_chat: true,
-                        personal: true
-                    },
+                    allowed_scopes: AllowedScopes { team: true, group_chat: true, personal: true },
                 },
             }
         );
-        let types: Vec<&str> = app
-            .content
-            .required_permissions
-            .iter()
-            .map(|p| p.permission_type.as_str())
-            .collect();
+        let types: Vec<&str> =
+            app.content.required_permissions.iter().map(|p| p.permission_type.as_str()).collect();
         assert_eq!(types, ["application", "delegated"]);
     }
 
@@ -1288,11 +1214,9 @@ mod tests {
         text.extend(serde_json::to_vec(&manifest()).expect("json"));
         let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
         let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
-        for (name, data) in [
-            ("Manifest.JSON", text),
-            ("color.png", png(192, 192)),
-            ("outline.png", png(32, 32)),
-        ] {
+        for (name, data) in
+            [("Manifest.JSON", text), ("color.png", png(192, 192)), ("outline.png", png(32, 32))]
+        {
             writer.start_file(name, options).expect("start");
             writer.write_all(&data).expect("write");
         }
@@ -1315,11 +1239,7 @@ mod tests {
         .expect("valid");
         assert_eq!(
             app.content.allowed_scopes,
-            AllowedScopes {
-                team: false,
-                group_chat: false,
-                personal: true
-            }
+            AllowedScopes { team: false, group_chat: false, personal: true }
         );
         assert_eq!(app.content.bot_id, None);
         assert_eq!(app.content.client_app_id, None);
@@ -1333,10 +1253,7 @@ mod tests {
             if let Value::Object(obj) = &mut m {
                 obj.remove("bots");
                 obj.remove("configurableTabs");
-                obj.insert(
-                    "staticTabs".into(),
-                    json!([{"entityId": "x", "scopes": ["personal"]}]),
-                );
+                obj.insert("staticTabs".into(), json!([{"entityId": "x", "scopes": ["personal"]}]));
                 obj.insert(
                     "composeExtensions".into(),
                     json!([{"botId": BOT_ID, "scopes": ["GROUPCHAT"]}]),
@@ -1347,11 +1264,7 @@ mod tests {
         .expect("valid");
         assert_eq!(
             app.content.allowed_scopes,
-            AllowedScopes {
-                team: false,
-                group_chat: true,
-                personal: true
-            }
+            AllowedScopes { team: false, group_chat: true, personal: true }
         );
         assert_eq!(app.content.bot_id, None);
     }
@@ -1368,16 +1281,10 @@ mod tests {
         assert_eq!(app.content.display_name, "Contoso Tasks");
         // A developer that is present is still validated.
         if let Value::Object(obj) = &mut m {
-            obj.insert(
-                "developer".into(),
-                json!({"name": "x", "websiteUrl": "ftp://x"}),
-            );
+            obj.insert("developer".into(), json!({"name": "x", "websiteUrl": "ftp://x"}));
         }
         let found = codes(parse_manifest_value(&m));
-        assert!(
-            found.contains(&("SchemaError_Required".into(), "developer".into())),
-            "{found:?}"
-        );
+        assert!(found.contains(&("SchemaError_Required".into(), "developer".into())), "{found:?}");
         assert!(
             found.contains(&("SchemaError_Pattern".into(), "developer.websiteUrl".into())),
             "{found:?}"
@@ -1386,16 +1293,8 @@ mod tests {
         if let Value::Object(obj) = &mut m {
             obj.remove("developer");
         }
-        has(
-            parse_package(&package(&m)),
-            "SchemaError_Required",
-            "developer",
-        );
-        has(
-            parse_manifest_value(&json!([1])),
-            "SchemaError_Type",
-            "manifest.json",
-        );
+        has(parse_package(&package(&m)), "SchemaError_Required", "developer");
+        has(parse_manifest_value(&json!([1])), "SchemaError_Type", "manifest.json");
     }
 
     #[test]
@@ -1412,11 +1311,7 @@ mod tests {
     #[test]
     fn json_errors() {
         let bad = zip_of(&[("manifest.json", b"{\"id\": ")]);
-        has(
-            parse_package(&bad),
-            "Serialization_FileNotValidJson",
-            "manifest.json",
-        );
+        has(parse_package(&bad), "Serialization_FileNotValidJson", "manifest.json");
         let trailing = zip_of(&[("manifest.json", b"{\"id\": \"x\",\n}")]);
         has(
             parse_package(&trailing),
@@ -1426,11 +1321,7 @@ mod tests {
         let array = zip_of(&[("manifest.json", b"[]")]);
         has(parse_package(&array), "SchemaError_Type", "manifest.json");
         let latin1 = zip_of(&[("manifest.json", b"{\"id\": \"\xe9\"}")]);
-        has(
-            parse_package(&latin1),
-            "Serialization_FileNotValidJson",
-            "manifest.json",
-        );
+        has(parse_package(&latin1), "Serialization_FileNotValidJson", "manifest.json");
     }
 
     #[test]
@@ -1467,31 +1358,19 @@ mod tests {
 
     #[test]
     fn id_and_version_rules() {
-        has(
-            edited(|m| drop(m.remove("id"))),
-            "CommonAppIdIsRequiredField",
-            "id",
-        );
+        has(edited(|m| drop(m.remove("id"))), "CommonAppIdIsRequiredField", "id");
         has(
             edited(|m| drop(m.insert("id".into(), json!("not-a-guid")))),
             "CommonAppIdIsNotGuid",
             "id",
         );
-        has(
-            edited(|m| drop(m.insert("id".into(), json!(7)))),
-            "SchemaError_Type",
-            "id",
-        );
+        has(edited(|m| drop(m.insert("id".into(), json!(7)))), "SchemaError_Type", "id");
         has(
             edited(|m| drop(m.insert("version".into(), json!("")))),
             "VersionCannotBeEmpty",
             "version",
         );
-        has(
-            edited(|m| drop(m.remove("version"))),
-            "VersionCannotBeEmpty",
-            "version",
-        );
+        has(edited(|m| drop(m.remove("version"))), "VersionCannotBeEmpty", "version");
         for bad in ["1.0.0-beta", "1.0.0.0", "v1", "1..2"] {
             has(
                 edited(|m| drop(m.insert("version".into(), json!(bad)))),
@@ -1511,16 +1390,8 @@ mod tests {
 
     #[test]
     fn name_and_description_rules() {
-        has(
-            edited(|m| drop(m.remove("name"))),
-            "SchemaError_Required",
-            "name",
-        );
-        has(
-            edited(|m| drop(m.insert("name".into(), json!("Tasks")))),
-            "SchemaError_Type",
-            "name",
-        );
+        has(edited(|m| drop(m.remove("name"))), "SchemaError_Required", "name");
+        has(edited(|m| drop(m.insert("name".into(), json!("Tasks")))), "SchemaError_Type", "name");
         has(
             edited(|m| drop(m.insert("name".into(), json!({"full": "x"})))),
             "ShortNameIsRequiredField",
@@ -1533,10 +1404,7 @@ mod tests {
         );
         has(
             edited(|m| {
-                drop(m.insert(
-                    "name".into(),
-                    json!({"short": "x", "full": "y".repeat(101)}),
-                ))
+                drop(m.insert("name".into(), json!({"short": "x", "full": "y".repeat(101)})))
             }),
             "SchemaError_MaximumLength",
             "name.full",
@@ -1551,10 +1419,7 @@ mod tests {
         );
         has(
             edited(|m| {
-                drop(m.insert(
-                    "description".into(),
-                    json!({"short": "x".repeat(81), "full": "x"}),
-                ))
+                drop(m.insert("description".into(), json!({"short": "x".repeat(81), "full": "x"})))
             }),
             "ShortDescriptionLengthCheck",
             "description.short",
@@ -1566,19 +1431,14 @@ mod tests {
         );
         has(
             edited(|m| {
-                drop(m.insert(
-                    "description".into(),
-                    json!({"short": "x", "full": "x".repeat(4001)}),
-                ))
+                drop(
+                    m.insert("description".into(), json!({"short": "x", "full": "x".repeat(4001)})),
+                )
             }),
             "FullDescriptionLengthCheck",
             "description.full",
         );
-        has(
-            edited(|m| drop(m.remove("description"))),
-            "SchemaError_Required",
-            "description",
-        );
+        has(edited(|m| drop(m.remove("description"))), "SchemaError_Required", "description");
     }
 
     #[test]
@@ -1589,13 +1449,7 @@ mod tests {
                 json!({"name": "x".repeat(33), "websiteUrl": "hs://www.yo.com"}),
             );
         }));
-        let find = |target: &str| {
-            found
-                .iter()
-                .find(|d| d.target == target)
-                .cloned()
-                .expect(target)
-        };
+        let find = |target: &str| found.iter().find(|d| d.target == target).cloned().expect(target);
         let website = find("developer.websiteUrl");
         assert_eq!(website.code, "SchemaError_Pattern");
         assert_eq!(website.message, "String \"hs://www.yo.com\" does not match regex pattern \"^[Hh][Tt][Tt][Pp][Ss]?://\".");
@@ -1611,11 +1465,7 @@ mod tests {
             "SchemaError_Type",
             "developer",
         );
-        has(
-            edited(|m| drop(m.remove("developer"))),
-            "SchemaError_Required",
-            "developer",
-        );
+        has(edited(|m| drop(m.remove("developer"))), "SchemaError_Required", "developer");
     }
 
     #[test]
@@ -1631,33 +1481,19 @@ mod tests {
             "icons.outline",
         );
         has(
-            parse_package(&package_with(
-                &manifest(),
-                b"GIF89a not a png",
-                &png(32, 32),
-            )),
+            parse_package(&package_with(&manifest(), b"GIF89a not a png", &png(32, 32))),
             "InvalidColorIconHeightAndWidth",
             "icons.color",
         );
         has(
-            parse_package(&package_with(
-                &manifest(),
-                &png(192, 192)[..10],
-                &png(32, 32),
-            )),
+            parse_package(&package_with(&manifest(), &png(192, 192)[..10], &png(32, 32))),
             "InvalidColorIconHeightAndWidth",
             "icons.color",
         );
         let text = serde_json::to_vec(&manifest()).expect("json");
         let no_icons = zip_of(&[("manifest.json", &text), ("outline.png", &png(32, 32))]);
         let found = codes(parse_package(&no_icons));
-        assert_eq!(
-            found,
-            [(
-                "Serialization_FileMissing".to_string(),
-                "icons.color".to_string()
-            )]
-        );
+        assert_eq!(found, [("Serialization_FileMissing".to_string(), "icons.color".to_string())]);
         has(
             edited(|m| drop(m.insert("icons".into(), json!({"color": "color.png"})))),
             "SchemaError_Required",
@@ -1665,25 +1501,17 @@ mod tests {
         );
         has(
             edited(|m| {
-                drop(m.insert(
-                    "icons".into(),
-                    json!({"color": 1, "outline": "outline.png"}),
-                ))
+                drop(m.insert("icons".into(), json!({"color": 1, "outline": "outline.png"})))
             }),
             "SchemaError_Type",
             "icons.color",
         );
-        has(
-            edited(|m| drop(m.remove("icons"))),
-            "SchemaError_Required",
-            "icons",
-        );
+        has(edited(|m| drop(m.remove("icons"))), "SchemaError_Required", "icons");
         // Case-insensitive and ./-prefixed names resolve.
         edited(|m| {
-            drop(m.insert(
-                "icons".into(),
-                json!({"color": "./COLOR.png", "outline": "outline.PNG"}),
-            ))
+            drop(
+                m.insert("icons".into(), json!({"color": "./COLOR.png", "outline": "outline.PNG"})),
+            )
         })
         .expect("resolves");
     }
@@ -1697,10 +1525,7 @@ mod tests {
         );
         has(
             edited(|m| {
-                drop(m.insert(
-                    "webApplicationInfo".into(),
-                    json!({"id": AAD_ID, "resource": 5}),
-                ))
+                drop(m.insert("webApplicationInfo".into(), json!({"id": AAD_ID, "resource": 5})))
             }),
             "SchemaError_Type",
             "webApplicationInfo.resource",
@@ -1772,10 +1597,7 @@ mod tests {
         );
         has(
             edited(|m| {
-                drop(m.insert(
-                    "bots".into(),
-                    json!([{"botId": BOT_ID, "scopes": ["meeting"]}]),
-                ))
+                drop(m.insert("bots".into(), json!([{"botId": BOT_ID, "scopes": ["meeting"]}])))
             }),
             "SchemaError_Enum",
             "bots[0].scopes[0]",
@@ -1785,11 +1607,7 @@ mod tests {
             "SchemaError_Type",
             "bots",
         );
-        has(
-            edited(|m| drop(m.insert("bots".into(), json!(["x"])))),
-            "SchemaError_Type",
-            "bots[0]",
-        );
+        has(edited(|m| drop(m.insert("bots".into(), json!(["x"])))), "SchemaError_Type", "bots[0]");
         has(
             edited(|m| drop(m.insert("bots".into(), json!([{"botId": BOT_ID}])))),
             "SchemaError_Required",
@@ -1873,9 +1691,7 @@ mod tests {
             .compression_method(CompressionMethod::Deflated)
             .compression_level(Some(1));
         writer.start_file("manifest.json", options).expect("start");
-        writer
-            .write_all(&serde_json::to_vec(&manifest()).expect("json"))
-            .expect("write");
+        writer.write_all(&serde_json::to_vec(&manifest()).expect("json")).expect("write");
         writer.start_file("bomb.bin", options).expect("start");
         let chunk = vec![0u8; 1024 * 1024];
         for _ in 0..200 {
@@ -1884,18 +1700,12 @@ mod tests {
         let bytes = writer.finish().expect("finish").into_inner();
         assert!(bytes.len() < MAX_PACKAGE_BYTES);
         let message = bad_request_message(parse_package(&bytes));
-        assert!(
-            message.contains("bomb.bin") && message.contains("4 MiB"),
-            "{message}"
-        );
+        assert!(message.contains("bomb.bin") && message.contains("4 MiB"), "{message}");
     }
 
     #[test]
     fn lying_size_headers_are_caught_by_the_bounded_read() {
-        let bytes = zip_of(&[
-            ("manifest.json", b"{}"),
-            ("zeros.bin", &vec![0u8; 5 * 1024 * 1024]),
-        ]);
+        let bytes = zip_of(&[("manifest.json", b"{}"), ("zeros.bin", &vec![0u8; 5 * 1024 * 1024])]);
         let mut patched = bytes.clone();
         // Claim 10 bytes uncompressed in both the local and the central header of zeros.bin.
         let local = headers(&patched, *b"PK\x03\x04")[1];
@@ -1903,10 +1713,7 @@ mod tests {
         patched[local + 22..local + 26].copy_from_slice(&10u32.to_le_bytes());
         patched[central + 24..central + 28].copy_from_slice(&10u32.to_le_bytes());
         let message = bad_request_message(parse_package(&patched));
-        assert!(
-            message.contains("\"zeros.bin\" is more than 4194304 bytes"),
-            "{message}"
-        );
+        assert!(message.contains("\"zeros.bin\" is more than 4194304 bytes"), "{message}");
 
         // Many entries under their own limit but over the total.
         let big = vec![0u8; 4 * 1024 * 1024];
@@ -1923,10 +1730,7 @@ mod tests {
         text.extend(vec![b'a'; 1024 * 1024]);
         text.extend(b"\"}");
         let message = bad_request_message(parse_package(&zip_of(&[("manifest.json", &text)])));
-        assert!(
-            message.contains("manifest.json") && message.contains("1 MiB"),
-            "{message}"
-        );
+        assert!(message.contains("manifest.json") && message.contains("1 MiB"), "{message}");
     }
 
     #[test]
@@ -1972,10 +1776,7 @@ mod tests {
             json!({"description": [], "developer": {"name": 1, "websiteUrl": [], "privacyUrl": {}, "termsOfUseUrl": true}}),
         ];
         for input in inputs {
-            assert!(matches!(
-                parse_manifest_value(&input),
-                Err(CoreError::InvalidManifest(_))
-            ));
+            assert!(matches!(parse_manifest_value(&input), Err(CoreError::InvalidManifest(_))));
         }
     }
 }

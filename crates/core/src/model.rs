@@ -108,11 +108,7 @@ pub struct AllowedScopes {
 }
 
 impl AllowedScopes {
-    pub const ALL: AllowedScopes = AllowedScopes {
-        team: true,
-        group_chat: true,
-        personal: true,
-    };
+    pub const ALL: AllowedScopes = AllowedScopes { team: true, group_chat: true, personal: true };
 
     pub fn allows(&self, kind: ScopeKind) -> bool {
         match kind {
@@ -187,15 +183,11 @@ impl CatalogApp {
 
     /// The newest definition in any state; its name is the app's when nothing is published.
     pub fn newest(&self) -> Option<&AppDefinition> {
-        self.definitions
-            .iter()
-            .max_by(|a, b| crate::version::compare(&a.version, &b.version))
+        self.definitions.iter().max_by(|a, b| crate::version::compare(&a.version, &b.version))
     }
 
     pub fn display_name(&self) -> Option<&str> {
-        self.current()
-            .or_else(|| self.newest())
-            .map(|d| d.display_name.as_str())
+        self.current().or_else(|| self.newest()).map(|d| d.display_name.as_str())
     }
 
     pub fn definition(&self, version: &str) -> Option<&AppDefinition> {

@@ -32,11 +32,7 @@ pub struct Grant {
 }
 
 const fn g(permission: &'static str, reach: Reach, consent: bool) -> Grant {
-    Grant {
-        permission,
-        reach,
-        consent,
-    }
+    Grant { permission, reach, consent }
 }
 const fn any(p: &'static str) -> Grant {
     g(p, Reach::Any, false)
@@ -101,22 +97,13 @@ const CATALOG_READ_D: &[Grant] = &[
     any("Directory.ReadWrite.All"),
 ];
 const CATALOG_READ_A: &[Grant] = &[any("AppCatalog.Read.All"), any("AppCatalog.ReadWrite.All")];
-const BOT_D: &[Grant] = &[
-    any("AppCatalog.Read.All"),
-    any("AppCatalog.ReadWrite.All"),
-    any("AppCatalog.Submit"),
-];
-const CATALOG_WRITE_D: &[Grant] = &[
-    any("AppCatalog.Submit"),
-    any("AppCatalog.ReadWrite.All"),
-    any("Directory.ReadWrite.All"),
-];
+const BOT_D: &[Grant] =
+    &[any("AppCatalog.Read.All"), any("AppCatalog.ReadWrite.All"), any("AppCatalog.Submit")];
+const CATALOG_WRITE_D: &[Grant] =
+    &[any("AppCatalog.Submit"), any("AppCatalog.ReadWrite.All"), any("Directory.ReadWrite.All")];
 const REVIEW_D: &[Grant] = &[any("AppCatalog.ReadWrite.All")];
 // Observed: "API requires one of 'AppCatalog.ReadWrite.All, Directory.ReadWrite.All'".
-const DELETE_APP_D: &[Grant] = &[
-    any("AppCatalog.ReadWrite.All"),
-    any("Directory.ReadWrite.All"),
-];
+const DELETE_APP_D: &[Grant] = &[any("AppCatalog.ReadWrite.All"), any("Directory.ReadWrite.All")];
 const NONE: &[Grant] = &[];
 
 const USER_READ_D: &[Grant] = &[
@@ -392,16 +379,12 @@ impl Access {
     /// closure says whether an RSC grant was consented to the caller in this resource; it is
     /// called only when such a grant is held).
     pub fn reaches(&self, target: TargetFacts, resource_rsc: &dyn Fn(&str) -> bool) -> bool {
-        self.held
-            .iter()
-            .any(|g| grant_reaches(g, target, resource_rsc))
+        self.held.iter().any(|g| grant_reaches(g, target, resource_rsc))
     }
 
     /// The caller holds a consent-capable grant that reaches `target` (5.4).
     pub fn may_consent(&self, target: TargetFacts) -> bool {
-        self.held
-            .iter()
-            .any(|g| g.consent && grant_reaches(g, target, &|_| false))
+        self.held.iter().any(|g| g.consent && grant_reaches(g, target, &|_| false))
     }
 
     /// Some held grant reaches every app, so nothing needs filtering.
@@ -430,11 +413,8 @@ pub fn authorize(operation: Operation, principal: &Principal) -> CoreResult<Acce
         // Application context is not supported here: observed answer (spec E16).
         return Err(CoreError::AccessDenied("User not authorized".into()));
     }
-    let held: Vec<Grant> = accepted
-        .iter()
-        .copied()
-        .filter(|g| principal.holds(g.permission))
-        .collect();
+    let held: Vec<Grant> =
+        accepted.iter().copied().filter(|g| principal.holds(g.permission)).collect();
     if held.is_empty() {
         return Err(CoreError::MissingPermission {
             delegated: principal.is_delegated(),
@@ -455,9 +435,7 @@ mod tests {
             tenant_id: "t".into(),
             app_id: "a".into(),
             kind: if delegated {
-                PrincipalKind::Delegated {
-                    user_id: "u".into(),
-                }
+                PrincipalKind::Delegated { user_id: "u".into() }
             } else {
                 PrincipalKind::Application
             },
@@ -473,11 +451,7 @@ mod tests {
         for &op in Operation::ALL {
             assert!(!op.delegated().is_empty(), "{op:?} has no delegated rule");
             for delegated in [true, false] {
-                let list = if delegated {
-                    op.delegated()
-                } else {
-                    op.application()
-                };
+                let list = if delegated { op.delegated() } else { op.application() };
                 for grant in list {
                     let access = authorize(op, &principal(delegated, &[grant.permission]))
                         .unwrap_or_else(|e| panic!("{op:?} refused {}: {e:?}", grant.permission));
@@ -486,14 +460,7 @@ mod tests {
                 let err = authorize(op, &principal(delegated, &["User.Read"])).unwrap_err();
                 match (list.is_empty(), err) {
                     (true, CoreError::AccessDenied(_)) => {}
-                    (
-                        false,
-                        CoreError::MissingPermission {
-                            delegated: d,
-                            accepted,
-                            held,
-                        },
-                    ) => {
+                    (false, CoreError::MissingPermission { delegated: d, accepted, held }) => {
                         assert_eq!(d, delegated);
                         assert_eq!(accepted.len(), list.len());
                         assert_eq!(held, vec!["User.Read".to_string()]);
@@ -522,29 +489,20 @@ mod tests {
     fn reach_and_consent_follow_the_matrix() {
         let p = principal(false, &["TeamsAppInstallation.ReadWriteSelfForChat.All"]);
         let access = authorize(UpgradeAppInChat, &p).unwrap();
-        let own = TargetFacts {
-            is_own_app: true,
-            is_selected: false,
-        };
+        let own = TargetFacts { is_own_app: true, is_selected: false };
         let foreign = TargetFacts::default();
         assert!(access.reaches(own, &|_| false));
         assert!(!access.reaches(foreign, &|_| false));
         assert!(!access.may_consent(own), "ReadWriteSelf cannot consent");
 
-        let p = principal(
-            false,
-            &["TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"],
-        );
+        let p = principal(false, &["TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"]);
         let access = authorize(UpgradeAppInChat, &p).unwrap();
         assert!(access.may_consent(own));
         assert!(!access.may_consent(foreign));
 
         let p = principal(false, &["TeamsAppInstallation.ManageSelectedForTeam.All"]);
         let access = authorize(UpgradeAppInTeam, &p).unwrap();
-        let selected = TargetFacts {
-            is_own_app: false,
-            is_selected: true,
-        };
+        let selected = TargetFacts { is_own_app: false, is_selected: true };
         assert!(access.may_consent(selected));
         assert!(!access.reaches(foreign, &|_| false));
 
@@ -565,10 +523,7 @@ mod tests {
         let err = authorize(DeleteTeamsApp, &principal(true, &["AppCatalog.Submit"])).unwrap_err();
         match err {
             CoreError::MissingPermission { accepted, .. } => {
-                assert_eq!(
-                    accepted.join(", "),
-                    "AppCatalog.ReadWrite.All, Directory.ReadWrite.All"
-                )
+                assert_eq!(accepted.join(", "), "AppCatalog.ReadWrite.All, Directory.ReadWrite.All")
             }
             other => panic!("{other:?}"),
         }

@@ -32,8 +32,6 @@ impl Principal {
     }
 
     pub fn holds(&self, permission: &str) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(permission))
+        self.permissions.iter().any(|p| p.eq_ignore_ascii_case(permission))
     }
 }

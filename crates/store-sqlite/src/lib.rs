@@ -127,11 +127,7 @@ impl SqliteStore {
                 Ok(conn)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self::from_parts(
-            writer,
-            readers,
-            path.display().to_string(),
-        ))
+        Ok(Self::from_parts(writer, readers, path.display().to_string()))
     }
 
     fn from_parts(writer: Connection, readers: Vec<Connection>, location: String) -> Self {
@@ -158,8 +154,7 @@ impl SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| backend(e, format_args!("{what}: beginning transaction")))?;
             let out = f(&tx)?;
-            tx.commit()
-                .map_err(|e| backend(e, format_args!("{what}: committing")))?;
+            tx.commit().map_err(|e| backend(e, format_args!("{what}: committing")))?;
             Ok(out)
         })
         .await
@@ -177,10 +172,7 @@ impl SqliteStore {
             let pooled = lock(&inner.readers).pop();
             match pooled {
                 Some(conn) => {
-                    let mut reader = Pooled {
-                        conn: Some(conn),
-                        pool: &inner.readers,
-                    };
+                    let mut reader = Pooled { conn: Some(conn), pool: &inner.readers };
                     match reader.conn.as_mut() {
                         Some(conn) => read_tx(conn, what, f),
                         None => Err(StoreError::Backend(anyhow!(
@@ -201,12 +193,9 @@ fn read_tx<T>(
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
     // Deferred: the snapshot starts at the first read; nothing is locked for writers.
-    let tx = conn
-        .transaction()
-        .map_err(|e| backend(e, format_args!("{what}: beginning read")))?;
+    let tx = conn.transaction().map_err(|e| backend(e, format_args!("{what}: beginning read")))?;
     let out = f(&tx)?;
-    tx.commit()
-        .map_err(|e| backend(e, format_args!("{what}: ending read")))?;
+    tx.commit().map_err(|e| backend(e, format_args!("{what}: ending read")))?;
     Ok(out)
 }
 
@@ -251,25 +240,19 @@ fn configure(conn: &mut Connection, role: Role) -> anyhow::Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))
         .context("setting busy_timeout")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .context("enabling foreign keys")?;
+    conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
     if role == Role::Writer {
         // Persistent in the file; in-memory databases answer "memory" and stay so.
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .context("enabling WAL")?;
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-            tracing::warn!(
-                mode,
-                "SQLite refused WAL mode; concurrent reads will wait for writes"
-            );
+            tracing::warn!(mode, "SQLite refused WAL mode; concurrent reads will wait for writes");
         }
         // See the crate docs: with WAL, NORMAL keeps commits across a process kill.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .context("setting synchronous")?;
+        conn.pragma_update(None, "synchronous", "NORMAL").context("setting synchronous")?;
     } else {
-        conn.pragma_update(None, "query_only", "ON")
-            .context("making a reader read-only")?;
+        conn.pragma_update(None, "query_only", "ON").context("making a reader read-only")?;
     }
     Ok(())
 }

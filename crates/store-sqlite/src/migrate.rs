@@ -40,11 +40,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
     )
     .context("creating schema_migrations")?;
     let current: i64 = tx
-        .query_row(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
         .context("reading the schema version")?;
     if current > SCHEMA_VERSION {
         bail!(
@@ -54,8 +50,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
     }
     let mut applied = Vec::new();
     for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
-        tx.execute_batch(sql)
-            .with_context(|| format!("applying migration {version:04}_{name}"))?;
+        tx.execute_batch(sql).with_context(|| format!("applying migration {version:04}_{name}"))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![

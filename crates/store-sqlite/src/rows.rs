@@ -71,8 +71,7 @@ pub(crate) fn all<T, P: Params>(
 ) -> Result<Vec<T>, StoreError> {
     let mut stmt = c.prepare_cached(sql).map_err(|e| backend(e, what))?;
     let rows = stmt.query_map(params, map).map_err(|e| backend(e, what))?;
-    rows.collect::<rusqlite::Result<Vec<T>>>()
-        .map_err(|e| backend(e, what))
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(|e| backend(e, what))
 }
 
 /// The first row of a query, if any.
@@ -84,9 +83,7 @@ pub(crate) fn first<T, P: Params>(
     map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Option<T>, StoreError> {
     let mut stmt = c.prepare_cached(sql).map_err(|e| backend(e, what))?;
-    stmt.query_row(params, map)
-        .optional()
-        .map_err(|e| backend(e, what))
+    stmt.query_row(params, map).optional().map_err(|e| backend(e, what))
 }
 
 /// Whether a query returns a row.
@@ -127,9 +124,7 @@ fn time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
 }
 
 fn opt_time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    row.get::<_, Option<String>>(idx)?
-        .map(|t| parse_time(idx, &t))
-        .transpose()
+    row.get::<_, Option<String>>(idx)?.map(|t| parse_time(idx, &t)).transpose()
 }
 
 /// The JSON lists kept in text columns.
@@ -175,9 +170,7 @@ fn json_col<T: JsonList>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
 }
 
 fn opt_json_col<T: JsonList>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>> {
-    row.get::<_, Option<String>>(idx)?
-        .map(|t| parse_json(idx, &t))
-        .transpose()
+    row.get::<_, Option<String>>(idx)?.map(|t| parse_json(idx, &t)).transpose()
 }
 
 fn enum_col<T>(
@@ -197,18 +190,11 @@ pub(crate) fn parse_state(text: &str) -> Option<PublishingState> {
 // --- entities -------------------------------------------------------------------------------
 
 pub(crate) fn signing_key(row: &Row<'_>) -> rusqlite::Result<SigningKey> {
-    Ok(SigningKey {
-        kid: row.get(0)?,
-        private_pem: row.get(1)?,
-        created_at: time_col(row, 2)?,
-    })
+    Ok(SigningKey { kid: row.get(0)?, private_pem: row.get(1)?, created_at: time_col(row, 2)? })
 }
 
 pub(crate) fn tenant(row: &Row<'_>) -> rusqlite::Result<Tenant> {
-    Ok(Tenant {
-        id: row.get(0)?,
-        display_name: row.get(1)?,
-    })
+    Ok(Tenant { id: row.get(0)?, display_name: row.get(1)? })
 }
 
 macro_rules! user_cols {

@@ -92,14 +92,7 @@ fn put_installation(
     Ok(exec(
         c,
         sql,
-        params![
-            i.tenant_id,
-            i.scope.kind.as_str(),
-            i.scope.id,
-            i.app_id,
-            i.version,
-            consented
-        ],
+        params![i.tenant_id, i.scope.kind.as_str(), i.scope.id, i.app_id, i.version, consented],
     ))
 }
 
@@ -228,11 +221,7 @@ impl Store for SqliteStore {
             let by_id = first(
                 c,
                 WHAT,
-                concat!(
-                    "SELECT ",
-                    user_cols!(),
-                    " FROM users WHERE tenant_id = ?1 AND id = ?2"
-                ),
+                concat!("SELECT ", user_cols!(), " FROM users WHERE tenant_id = ?1 AND id = ?2"),
                 params![tenant_id, key],
                 rows::user,
             )?;
@@ -262,11 +251,7 @@ impl Store for SqliteStore {
             first(
                 c,
                 WHAT,
-                concat!(
-                    "SELECT ",
-                    chat_cols!(),
-                    " FROM chats WHERE tenant_id = ?1 AND id = ?2"
-                ),
+                concat!("SELECT ", chat_cols!(), " FROM chats WHERE tenant_id = ?1 AND id = ?2"),
                 params![tenant_id, id],
                 rows::chat,
             )
@@ -281,11 +266,7 @@ impl Store for SqliteStore {
             first(
                 c,
                 WHAT,
-                concat!(
-                    "SELECT ",
-                    team_cols!(),
-                    " FROM teams WHERE tenant_id = ?1 AND id = ?2"
-                ),
+                concat!("SELECT ", team_cols!(), " FROM teams WHERE tenant_id = ?1 AND id = ?2"),
                 params![tenant_id, id],
                 rows::team,
             )
@@ -322,11 +303,7 @@ impl Store for SqliteStore {
             let apps = all(
                 c,
                 WHAT,
-                concat!(
-                    "SELECT ",
-                    app_cols!(),
-                    " FROM apps WHERE tenant_id = ?1 ORDER BY id"
-                ),
+                concat!("SELECT ", app_cols!(), " FROM apps WHERE tenant_id = ?1 ORDER BY id"),
                 [&tenant_id],
                 rows::app,
             )?;
@@ -353,11 +330,7 @@ impl Store for SqliteStore {
             let app = first(
                 c,
                 WHAT,
-                concat!(
-                    "SELECT ",
-                    app_cols!(),
-                    " FROM apps WHERE tenant_id = ?1 AND id = ?2"
-                ),
+                concat!("SELECT ", app_cols!(), " FROM apps WHERE tenant_id = ?1 AND id = ?2"),
                 params![tenant_id, app_id],
                 rows::app,
             )?;
@@ -636,12 +609,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<UpgradeOutcome> {
         const WHAT: &str = "upgrade_installation";
         let consented = consented_json(consented, WHAT)?;
-        let (tenant_id, scope, app_id, to_version) = (
-            tenant_id.to_owned(),
-            scope.clone(),
-            app_id.to_owned(),
-            to_version.to_owned(),
-        );
+        let (tenant_id, scope, app_id, to_version) =
+            (tenant_id.to_owned(), scope.clone(), app_id.to_owned(), to_version.to_owned());
         self.write(WHAT, move |c| {
             // One conditional UPDATE: it only moves forward to a published target, whatever
             // else commits before or after it.

@@ -100,14 +100,7 @@ mod tests {
 
     #[test]
     fn envelope_has_the_graph_shape() {
-        let body = error_body(
-            ErrorCode::NotFound,
-            "gone",
-            None,
-            "2024-01-23T18:55:17",
-            "r",
-            "c",
-        );
+        let body = error_body(ErrorCode::NotFound, "gone", None, "2024-01-23T18:55:17", "r", "c");
         assert_eq!(
             body,
             json!({"error":{"code":"NotFound","message":"gone","innerError":{

@@ -68,10 +68,7 @@ fn find_ci(list: &'static [&'static str], name: &str) -> Option<&'static str> {
 }
 
 fn kind_of(kinds: &'static [TypedProperty], canonical: &str) -> PropKind {
-    kinds
-        .iter()
-        .find(|k| k.name == canonical)
-        .map_or(PropKind::Primitive, |k| k.kind)
+    kinds.iter().find(|k| k.name == canonical).map_or(PropKind::Primitive, |k| k.kind)
 }
 
 impl EntityType {
@@ -94,16 +91,12 @@ impl EntityType {
     /// The navigation property `name`, matched case-insensitively.
     pub fn navigation(&self, name: &str) -> Option<&'static Navigation> {
         let navigations: &'static [Navigation] = self.navigations;
-        navigations
-            .iter()
-            .find(|n| n.name.eq_ignore_ascii_case(name))
+        navigations.iter().find(|n| n.name.eq_ignore_ascii_case(name))
     }
 
     /// Whether `name` (canonical) is returned only when selected.
     pub fn is_select_only(&self, name: &str) -> bool {
-        self.select_only
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(name))
+        self.select_only.iter().any(|p| p.eq_ignore_ascii_case(name))
     }
 
     /// The kind of the structural property `canonical`.
@@ -132,42 +125,24 @@ impl ComplexType {
 static IDENTITY: ComplexType = ComplexType {
     name: "identity",
     properties: &["id", "displayName", "tenantId", "userIdentityType"],
-    kinds: &[TypedProperty {
-        name: "userIdentityType",
-        kind: PropKind::Enum,
-    }],
+    kinds: &[TypedProperty { name: "userIdentityType", kind: PropKind::Enum }],
 };
 
 static IDENTITY_SET: ComplexType = ComplexType {
     name: "identitySet",
     properties: &["application", "device", "user", "conversation"],
     kinds: &[
-        TypedProperty {
-            name: "application",
-            kind: PropKind::Complex(&IDENTITY),
-        },
-        TypedProperty {
-            name: "device",
-            kind: PropKind::Complex(&IDENTITY),
-        },
-        TypedProperty {
-            name: "user",
-            kind: PropKind::Complex(&IDENTITY),
-        },
-        TypedProperty {
-            name: "conversation",
-            kind: PropKind::Complex(&IDENTITY),
-        },
+        TypedProperty { name: "application", kind: PropKind::Complex(&IDENTITY) },
+        TypedProperty { name: "device", kind: PropKind::Complex(&IDENTITY) },
+        TypedProperty { name: "user", kind: PropKind::Complex(&IDENTITY) },
+        TypedProperty { name: "conversation", kind: PropKind::Complex(&IDENTITY) },
     ],
 };
 
 static RSC_PERMISSION: ComplexType = ComplexType {
     name: "teamsAppResourceSpecificPermission",
     properties: &["permissionValue", "permissionType"],
-    kinds: &[TypedProperty {
-        name: "permissionType",
-        kind: PropKind::Enum,
-    }],
+    kinds: &[TypedProperty { name: "permissionType", kind: PropKind::Enum }],
 };
 
 static PERMISSION_SET: ComplexType = ComplexType {
@@ -191,10 +166,7 @@ static AUTHORIZATION: ComplexType = ComplexType {
 static ONLINE_MEETING_INFO: ComplexType = ComplexType {
     name: "teamworkOnlineMeetingInfo",
     properties: &["calendarEventId", "joinWebUrl", "organizer"],
-    kinds: &[TypedProperty {
-        name: "organizer",
-        kind: PropKind::Complex(&IDENTITY),
-    }],
+    kinds: &[TypedProperty { name: "organizer", kind: PropKind::Complex(&IDENTITY) }],
 };
 
 // ---- entity types (spec 2.1, 2.2, 2.5-2.8) ----
@@ -208,10 +180,7 @@ static TEAMS_APP: EntityType = EntityType {
         target: teams_app_definition,
         collection: true,
     }],
-    kinds: &[TypedProperty {
-        name: "distributionMethod",
-        kind: PropKind::Enum,
-    }],
+    kinds: &[TypedProperty { name: "distributionMethod", kind: PropKind::Enum }],
 };
 
 static DEFINITION_V1: EntityType = EntityType {
@@ -229,24 +198,11 @@ static DEFINITION_V1: EntityType = EntityType {
         "authorization",
     ],
     select_only: &[],
-    navigations: &[Navigation {
-        name: "bot",
-        target: teamwork_bot,
-        collection: false,
-    }],
+    navigations: &[Navigation { name: "bot", target: teamwork_bot, collection: false }],
     kinds: &[
-        TypedProperty {
-            name: "publishingState",
-            kind: PropKind::Enum,
-        },
-        TypedProperty {
-            name: "createdBy",
-            kind: PropKind::Complex(&IDENTITY_SET),
-        },
-        TypedProperty {
-            name: "authorization",
-            kind: PropKind::Complex(&AUTHORIZATION),
-        },
+        TypedProperty { name: "publishingState", kind: PropKind::Enum },
+        TypedProperty { name: "createdBy", kind: PropKind::Complex(&IDENTITY_SET) },
+        TypedProperty { name: "authorization", kind: PropKind::Complex(&AUTHORIZATION) },
     ],
 };
 
@@ -269,44 +225,20 @@ static DEFINITION_BETA: EntityType = EntityType {
     ],
     select_only: &[],
     navigations: &[
-        Navigation {
-            name: "bot",
-            target: teamwork_bot,
-            collection: false,
-        },
-        Navigation {
-            name: "colorIcon",
-            target: teams_app_icon,
-            collection: false,
-        },
-        Navigation {
-            name: "outlineIcon",
-            target: teams_app_icon,
-            collection: false,
-        },
+        Navigation { name: "bot", target: teamwork_bot, collection: false },
+        Navigation { name: "colorIcon", target: teams_app_icon, collection: false },
+        Navigation { name: "outlineIcon", target: teams_app_icon, collection: false },
     ],
     kinds: &[
         TypedProperty {
             name: "requiredResourceSpecificApplicationPermissions",
             kind: PropKind::PrimitiveCollection,
         },
-        TypedProperty {
-            name: "publishingState",
-            kind: PropKind::Enum,
-        },
-        TypedProperty {
-            name: "createdBy",
-            kind: PropKind::Complex(&IDENTITY_SET),
-        },
-        TypedProperty {
-            name: "authorization",
-            kind: PropKind::Complex(&AUTHORIZATION),
-        },
+        TypedProperty { name: "publishingState", kind: PropKind::Enum },
+        TypedProperty { name: "createdBy", kind: PropKind::Complex(&IDENTITY_SET) },
+        TypedProperty { name: "authorization", kind: PropKind::Complex(&AUTHORIZATION) },
         // Flags enum serialised as a comma-joined string; compared as an enum string.
-        TypedProperty {
-            name: "allowedInstallationScopes",
-            kind: PropKind::Enum,
-        },
+        TypedProperty { name: "allowedInstallationScopes", kind: PropKind::Enum },
     ],
 };
 
@@ -331,16 +263,8 @@ static INSTALLATION: EntityType = EntityType {
     properties: &["id"],
     select_only: &["consentedPermissionSet"],
     navigations: &[
-        Navigation {
-            name: "teamsApp",
-            target: teams_app,
-            collection: false,
-        },
-        Navigation {
-            name: "teamsAppDefinition",
-            target: teams_app_definition,
-            collection: false,
-        },
+        Navigation { name: "teamsApp", target: teams_app, collection: false },
+        Navigation { name: "teamsAppDefinition", target: teams_app_definition, collection: false },
     ],
     kinds: &[TypedProperty {
         name: "consentedPermissionSet",
@@ -353,21 +277,9 @@ static USER_INSTALLATION: EntityType = EntityType {
     properties: &["id"],
     select_only: &["consentedPermissionSet"],
     navigations: &[
-        Navigation {
-            name: "teamsApp",
-            target: teams_app,
-            collection: false,
-        },
-        Navigation {
-            name: "teamsAppDefinition",
-            target: teams_app_definition,
-            collection: false,
-        },
-        Navigation {
-            name: "chat",
-            target: chat,
-            collection: false,
-        },
+        Navigation { name: "teamsApp", target: teams_app, collection: false },
+        Navigation { name: "teamsAppDefinition", target: teams_app_definition, collection: false },
+        Navigation { name: "chat", target: chat, collection: false },
     ],
     kinds: &[TypedProperty {
         name: "consentedPermissionSet",
@@ -390,14 +302,8 @@ static CHAT: EntityType = EntityType {
     select_only: &[],
     navigations: &[],
     kinds: &[
-        TypedProperty {
-            name: "chatType",
-            kind: PropKind::Enum,
-        },
-        TypedProperty {
-            name: "onlineMeetingInfo",
-            kind: PropKind::Complex(&ONLINE_MEETING_INFO),
-        },
+        TypedProperty { name: "chatType", kind: PropKind::Enum },
+        TypedProperty { name: "onlineMeetingInfo", kind: PropKind::Complex(&ONLINE_MEETING_INFO) },
     ],
 };
 
@@ -464,10 +370,7 @@ mod tests {
         assert_eq!(beta.property("shortDescription"), Some("shortdescription"));
         assert_eq!(beta.property("azureadappid"), Some("azureADAppId"));
         assert_eq!(
-            teams_app(ApiVersion::V1)
-                .navigation("APPDEFINITIONS")
-                .unwrap()
-                .name,
+            teams_app(ApiVersion::V1).navigation("APPDEFINITIONS").unwrap().name,
             "appDefinitions"
         );
         assert!(installation(ApiVersion::V1).is_select_only("consentedpermissionset"));
@@ -476,30 +379,19 @@ mod tests {
             Some("consentedPermissionSet")
         );
         assert!(installation(ApiVersion::V1).navigation("chat").is_none());
-        assert!(user_installation(ApiVersion::V1)
-            .navigation("chat")
-            .is_some());
+        assert!(user_installation(ApiVersion::V1).navigation("chat").is_some());
     }
 
     #[test]
     fn navigation_targets_follow_the_version() {
-        let nav = installation(ApiVersion::Beta)
-            .navigation("teamsAppDefinition")
-            .unwrap();
+        let nav = installation(ApiVersion::Beta).navigation("teamsAppDefinition").unwrap();
         assert!(std::ptr::eq(
             (nav.target)(ApiVersion::Beta),
             teams_app_definition(ApiVersion::Beta)
         ));
-        assert!(std::ptr::eq(
-            (nav.target)(ApiVersion::V1),
-            teams_app_definition(ApiVersion::V1)
-        ));
-        assert!(teams_app_definition(ApiVersion::V1)
-            .navigation("colorIcon")
-            .is_none());
-        assert!(teams_app_definition(ApiVersion::Beta)
-            .navigation("colorIcon")
-            .is_some());
+        assert!(std::ptr::eq((nav.target)(ApiVersion::V1), teams_app_definition(ApiVersion::V1)));
+        assert!(teams_app_definition(ApiVersion::V1).navigation("colorIcon").is_none());
+        assert!(teams_app_definition(ApiVersion::Beta).navigation("colorIcon").is_some());
     }
 
     #[test]
@@ -519,19 +411,11 @@ mod tests {
                 names.dedup();
                 assert_eq!(names.len(), total, "duplicate member on {}", ty.name);
                 for k in ty.kinds {
-                    assert!(
-                        ty.property(k.name) == Some(k.name),
-                        "{}.{} kind",
-                        ty.name,
-                        k.name
-                    );
+                    assert!(ty.property(k.name) == Some(k.name), "{}.{} kind", ty.name, k.name);
                 }
                 assert_eq!(ty.qualified_name(), format!("microsoft.graph.{}", ty.name));
             }
         }
-        assert_eq!(
-            teamwork_bot(ApiVersion::V1).odata_type(),
-            "#microsoft.graph.teamworkBot"
-        );
+        assert_eq!(teamwork_bot(ApiVersion::V1).odata_type(), "#microsoft.graph.teamworkBot");
     }
 }

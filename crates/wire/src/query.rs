@@ -43,9 +43,7 @@ fn invalid_filter<T>(detail: impl fmt::Display) -> Result<T, QueryError> {
 }
 
 fn not_found<T>(name: &str, type_name: &str) -> Result<T, QueryError> {
-    err(format!(
-        "Could not find a property named '{name}' on type '{type_name}'."
-    ))
+    err(format!("Could not find a property named '{name}' on type '{type_name}'."))
 }
 
 /// The parsed system query options of one request.
@@ -108,17 +106,13 @@ impl ODataQuery {
             match lower.as_str() {
                 "$filter" | "$select" | "$expand" | "$top" | "$skiptoken" | "$count" => {}
                 _ => {
-                    return err(format!(
-                        "Query option '{key}' is not supported on this resource."
-                    ))
+                    return err(format!("Query option '{key}' is not supported on this resource."))
                 }
             }
             seen.push(lower.clone());
             let value = decode_query_component(v)?;
             if value.trim().is_empty() {
-                return err(format!(
-                    "The value of query option '{key}' must not be empty."
-                ));
+                return err(format!("The value of query option '{key}' must not be empty."));
             }
             match lower.as_str() {
                 "$filter" => filter = Some(value),
@@ -277,9 +271,7 @@ fn split_top_level<'s>(s: &'s str, sep: char, option: &str) -> Result<Vec<&'s st
             '\'' => in_string = true,
             '(' => depth += 1,
             ')' if depth == 0 => {
-                return err(format!(
-                    "Invalid {option}: unbalanced parentheses in '{s}'."
-                ))
+                return err(format!("Invalid {option}: unbalanced parentheses in '{s}'."))
             }
             ')' => depth -= 1,
             c if c == sep && depth == 0 => {
@@ -290,14 +282,10 @@ fn split_top_level<'s>(s: &'s str, sep: char, option: &str) -> Result<Vec<&'s st
         }
     }
     if in_string {
-        return err(format!(
-            "Invalid {option}: unterminated string literal in '{s}'."
-        ));
+        return err(format!("Invalid {option}: unterminated string literal in '{s}'."));
     }
     if depth != 0 {
-        return err(format!(
-            "Invalid {option}: unbalanced parentheses in '{s}'."
-        ));
+        return err(format!("Invalid {option}: unbalanced parentheses in '{s}'."));
     }
     parts.push(&s[start..]);
     Ok(parts)
@@ -353,9 +341,7 @@ fn parse_expand(
                 (item[..p].trim(), Some(&item[p + 1..item.len() - 1]))
             }
             Some(_) => {
-                return err(format!(
-                    "Invalid $expand: unexpected text after ')' in '{item}'."
-                ))
+                return err(format!("Invalid $expand: unexpected text after ')' in '{item}'."))
             }
         };
         if name.is_empty() {
@@ -420,9 +406,7 @@ fn parse_expand(
                     }
                 };
                 if value.trim().is_empty() {
-                    return err(format!(
-                        "The value of query option '{key}' must not be empty."
-                    ));
+                    return err(format!("The value of query option '{key}' must not be empty."));
                 }
                 *slot = Some(value);
             }
@@ -539,11 +523,7 @@ fn value_of(v: Option<&Value>) -> V<'_> {
 /// Member `key` of an object: exact match first, then case-insensitive.
 fn member<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
     let obj = value.as_object()?;
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    obj.get(key).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 type Env<'a> = Vec<(&'a str, &'a Value)>;
@@ -551,11 +531,9 @@ type Env<'a> = Vec<(&'a str, &'a Value)>;
 impl PropertyPath {
     fn lookup<'a>(&'a self, root: &'a Value, env: &Env<'a>) -> Option<&'a Value> {
         let mut current = match &self.variable {
-            Some(var) => env
-                .iter()
-                .rev()
-                .find(|(name, _)| *name == var.as_str())
-                .map(|(_, v)| *v)?,
+            Some(var) => {
+                env.iter().rev().find(|(name, _)| *name == var.as_str()).map(|(_, v)| *v)?
+            }
             None => root,
         };
         for segment in &self.segments {
@@ -587,11 +565,9 @@ fn compare(a: V<'_>, op: CmpOp, b: V<'_>, ci: bool) -> bool {
             let equal = match (a, b) {
                 (V::Null, V::Null) => Some(true),
                 (V::Null, _) | (_, V::Null) => Some(false),
-                (V::Str(x), V::Str(y)) => Some(if ci {
-                    x.to_lowercase() == y.to_lowercase()
-                } else {
-                    x == y
-                }),
+                (V::Str(x), V::Str(y)) => {
+                    Some(if ci { x.to_lowercase() == y.to_lowercase() } else { x == y })
+                }
                 (V::Num(x), V::Num(y)) => Some(x == y),
                 (V::Bool(x), V::Bool(y)) => Some(x == y),
                 _ => None,
@@ -634,12 +610,9 @@ impl Expr {
             Expr::Or(a, b) => a.eval(root, env) || b.eval(root, env),
             Expr::And(a, b) => a.eval(root, env) && b.eval(root, env),
             Expr::Not(a) => !a.eval(root, env),
-            Expr::Compare(a, op, b) => compare(
-                a.eval(root, env),
-                *op,
-                b.eval(root, env),
-                a.is_enum() || b.is_enum(),
-            ),
+            Expr::Compare(a, op, b) => {
+                compare(a.eval(root, env), *op, b.eval(root, env), a.is_enum() || b.is_enum())
+            }
             Expr::StringFn(f, a, b) => {
                 let ci = a.is_enum() || b.is_enum();
                 match (a.eval(root, env), b.eval(root, env)) {
@@ -658,12 +631,7 @@ impl Expr {
                     _ => false,
                 }
             }
-            Expr::Lambda {
-                path,
-                kind,
-                variable,
-                body,
-            } => {
+            Expr::Lambda { path, kind, variable, body } => {
                 let items: &'a [Value] = path
                     .lookup(root, env)
                     .and_then(Value::as_array)
@@ -889,10 +857,9 @@ fn as_bool(node: Node) -> Result<Expr, QueryError> {
     match node {
         Node::Bool(e) => Ok(e),
         Node::Value(Operand::Literal(Literal::Bool(b)), _) => Ok(Expr::Const(b)),
-        Node::Value(Operand::Path(p), _) => invalid_filter(format!(
-            "'{}' is not a boolean expression",
-            display_path(&p)
-        )),
+        Node::Value(Operand::Path(p), _) => {
+            invalid_filter(format!("'{}' is not a boolean expression", display_path(&p)))
+        }
         Node::Value(Operand::Literal(l), _) => {
             invalid_filter(format!("{l:?} is not a boolean expression"))
         }
@@ -900,12 +867,7 @@ fn as_bool(node: Node) -> Result<Expr, QueryError> {
 }
 
 fn display_path(p: &PropertyPath) -> String {
-    p.variable
-        .iter()
-        .chain(&p.segments)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("/")
+    p.variable.iter().chain(&p.segments).cloned().collect::<Vec<_>>().join("/")
 }
 
 impl Parser {
@@ -933,9 +895,9 @@ impl Parser {
         let pos = self.here();
         match self.next() {
             Some(t) if t == want => Ok(()),
-            Some(t) => invalid_filter(format!(
-                "expected '{want}' but found '{t}' at position {pos}"
-            )),
+            Some(t) => {
+                invalid_filter(format!("expected '{want}' but found '{t}' at position {pos}"))
+            }
             None => invalid_filter(format!("expected '{want}' at the end of the expression")),
         }
     }
@@ -965,10 +927,7 @@ impl Parser {
         while self.peek_keyword("or") {
             self.operator()?;
             let right = self.parse_and()?;
-            left = Node::Bool(Expr::Or(
-                Box::new(as_bool(left)?),
-                Box::new(as_bool(right)?),
-            ));
+            left = Node::Bool(Expr::Or(Box::new(as_bool(left)?), Box::new(as_bool(right)?)));
         }
         Ok(left)
     }
@@ -978,10 +937,7 @@ impl Parser {
         while self.peek_keyword("and") {
             self.operator()?;
             let right = self.parse_not()?;
-            left = Node::Bool(Expr::And(
-                Box::new(as_bool(left)?),
-                Box::new(as_bool(right)?),
-            ));
+            left = Node::Bool(Expr::And(Box::new(as_bool(left)?), Box::new(as_bool(right)?)));
         }
         Ok(left)
     }
@@ -1149,12 +1105,7 @@ impl Parser {
                     "all requires a lambda expression such as all(x:x/prop eq 'v')",
                 );
             }
-            return Ok(Node::Bool(Expr::Lambda {
-                path,
-                kind,
-                variable: None,
-                body: None,
-            }));
+            return Ok(Node::Bool(Expr::Lambda { path, kind, variable: None, body: None }));
         }
         let pos = self.here();
         let variable = match self.next() {
@@ -1176,9 +1127,8 @@ impl Parser {
     }
 
     fn resolve(&self, segments: &[String]) -> Result<(PropertyPath, Resolved), QueryError> {
-        let scope = segments
-            .first()
-            .and_then(|first| self.scopes.iter().rev().find(|(v, _)| v == first));
+        let scope =
+            segments.first().and_then(|first| self.scopes.iter().rev().find(|(v, _)| v == first));
         let (variable, mut current, rest) = match scope {
             Some((v, ty)) => (Some(v.clone()), Resolved::Single(*ty), &segments[1..]),
             None => (None, Resolved::Single(TypeRef::Entity(self.root)), segments),
@@ -1227,14 +1177,7 @@ impl Parser {
             Resolved::Single(TypeRef::Primitive { is_enum: true })
                 | Resolved::Collection(TypeRef::Primitive { is_enum: true })
         );
-        Ok((
-            PropertyPath {
-                variable,
-                segments: canonical,
-                is_enum,
-            },
-            current,
-        ))
+        Ok((PropertyPath { variable, segments: canonical, is_enum }, current))
     }
 }
 
@@ -1274,10 +1217,7 @@ pub fn shape(
     };
     let props = ty.properties.iter().filter(|p| all_defaults || selected(p));
     for p in props.chain(ty.select_only.iter().filter(|p| selected(p))) {
-        out.insert(
-            p.to_string(),
-            member(full, p).cloned().unwrap_or(Value::Null),
-        );
+        out.insert(p.to_string(), member(full, p).cloned().unwrap_or(Value::Null));
     }
     for item in expand {
         let Some(nav) = ty.navigation(&item.navigation) else {
@@ -1405,11 +1345,7 @@ mod tests {
 
     #[test]
     fn documented_queries_parse_with_their_context_suffix() {
-        type Case = (
-            fn(ApiVersion) -> &'static EntityType,
-            &'static str,
-            &'static str,
-        );
+        type Case = (fn(ApiVersion) -> &'static EntityType, &'static str, &'static str);
         let cases: &[Case] = &[
             // v1_catalog_list_filter_distributionMethod
             (teams_app, "$filter=distributionMethod eq 'organization'", ""),
@@ -1498,34 +1434,19 @@ mod tests {
         assert_eq!(q.expand.len(), 1);
         let e = &q.expand[0];
         assert_eq!(e.navigation, "appDefinitions");
-        assert_eq!(
-            e.select,
-            Some(vec!["id".to_string(), "authorization".to_string()])
-        );
+        assert_eq!(e.select, Some(vec!["id".to_string(), "authorization".to_string()]));
         assert_eq!(e.expand[0].navigation, "bot");
         assert!(e.filter.is_some());
-        assert_eq!(
-            q.context_suffix(),
-            "(appDefinitions(id,authorization,bot()))"
-        );
+        assert_eq!(q.context_suffix(), "(appDefinitions(id,authorization,bot()))");
         assert_eq!(e.context_suffix(), "(id,authorization,bot())");
 
-        let q = parse(
-            "$select=ID,DisplayName,id&$expand=APPDEFINITIONS",
-            teams_app,
-        );
-        assert_eq!(
-            q.select,
-            Some(vec!["id".to_string(), "displayName".to_string()])
-        );
+        let q = parse("$select=ID,DisplayName,id&$expand=APPDEFINITIONS", teams_app);
+        assert_eq!(q.select, Some(vec!["id".to_string(), "displayName".to_string()]));
         assert_eq!(q.expand[0].navigation, "appDefinitions");
         assert_eq!(q.context_suffix(), "(id,displayName,appDefinitions())");
 
         // A navigation may be selected when it is also expanded; it is listed once.
-        let q = parse(
-            "$select=id,teamsApp&$expand=teamsApp($select=id)",
-            installation,
-        );
+        let q = parse("$select=id,teamsApp&$expand=teamsApp($select=id)", installation);
         assert_eq!(q.context_suffix(), "(id,teamsApp(id))");
 
         assert_eq!(parse("", teams_app), ODataQuery::default());
@@ -1540,26 +1461,14 @@ mod tests {
         let (a, b) = (app(), app_without_bots());
         let check = |src: &str, expect_a: bool, expect_b: bool| {
             let f = filter(src, teams_app);
-            assert_eq!(
-                (f.matches(&a), f.matches(&b)),
-                (expect_a, expect_b),
-                "{src}"
-            );
+            assert_eq!((f.matches(&a), f.matches(&b)), (expect_a, expect_b), "{src}");
         };
         check("appDefinitions/any(a:a/bot ne null)", true, false);
         check("appDefinitions/any(a:a/bot eq null)", true, true);
         check("appDefinitions/all(a:a/bot ne null)", false, false);
-        check(
-            "appDefinitions/all(a:a/publishingState eq 'published')",
-            false,
-            true,
-        );
+        check("appDefinitions/all(a:a/publishingState eq 'published')", false, true);
         check("appDefinitions/any()", true, true);
-        check(
-            "appDefinitions/any(a:a/publishingState eq 'SUBMITTED')",
-            true,
-            false,
-        );
+        check("appDefinitions/any(a:a/publishingState eq 'SUBMITTED')", true, false);
         check("distributionMethod eq 'Organization'", true, false);
         check("distributionMethod ne 'organization'", false, true);
         check("externalId eq null", false, true);
@@ -1570,16 +1479,8 @@ mod tests {
         check("not externalId eq null", true, false); // not binds looser than eq
         check("not not (id eq 'b2')", false, true);
         // and binds tighter than or
-        check(
-            "id eq 'b2' or id eq '8a1ed7a3' and displayName eq 'nope'",
-            false,
-            true,
-        );
-        check(
-            "(id eq 'b2' or id eq '8a1ed7a3') and displayName eq 'nope'",
-            false,
-            false,
-        );
+        check("id eq 'b2' or id eq '8a1ed7a3' and displayName eq 'nope'", false, true);
+        check("(id eq 'b2' or id eq '8a1ed7a3') and displayName eq 'nope'", false, false);
         check("id eq 'b2' OR id eq '8a1ed7a3'", true, true);
         check("startswith(displayName,'Duck')", true, false);
         check("endswith(displayName,'Note')", false, true);
@@ -1599,23 +1500,11 @@ mod tests {
             true,
             true,
         );
-        check(
-            "appDefinitions/any(d:d/authorization/clientAppId eq 'aad-1')",
-            true,
-            true,
-        );
-        check(
-            "appDefinitions/any(d:d/createdBy/user/id eq 'x')",
-            false,
-            false,
-        );
+        check("appDefinitions/any(d:d/authorization/clientAppId eq 'aad-1')", true, true);
+        check("appDefinitions/any(d:d/createdBy/user/id eq 'x')", false, false);
         check("appDefinitions/any(d:d/createdBy eq null)", true, true);
         // unprefixed paths inside a lambda refer to the outer entity
-        check(
-            "appDefinitions/any(d:d/teamsAppId eq 'app-1' and id eq 'b2')",
-            false,
-            true,
-        );
+        check("appDefinitions/any(d:d/teamsAppId eq 'app-1' and id eq 'b2')", false, true);
     }
 
     #[test]
@@ -1646,16 +1535,9 @@ mod tests {
         assert!(filter("teamsApp/externalId eq null", installation).matches(&bare));
         assert!(!filter("teamsApp/externalId ne null", installation).matches(&bare));
         assert!(!filter("teamsApp/appDefinitions/any()", installation).matches(&bare));
-        assert!(
-            filter("teamsApp/appDefinitions/all(a:a/bot ne null)", installation).matches(&bare)
-        );
+        assert!(filter("teamsApp/appDefinitions/all(a:a/bot ne null)", installation).matches(&bare));
         // non-object input never panics
-        for v in [
-            json!(null),
-            json!([1, 2]),
-            json!("s"),
-            json!({"teamsApp": [1]}),
-        ] {
+        for v in [json!(null), json!([1, 2]), json!("s"), json!({"teamsApp": [1]})] {
             assert!(!filter("teamsApp/externalId eq 'x'", installation).matches(&v));
         }
     }
@@ -1665,10 +1547,7 @@ mod tests {
         let d = definition("d", "published", None);
         let ty = teams_app_definition(BETA);
         let f = |src: &str| {
-            ODataQuery::parse(&format!("$filter={src}"), ty, BETA)
-                .unwrap()
-                .filter
-                .unwrap()
+            ODataQuery::parse(&format!("$filter={src}"), ty, BETA).unwrap().filter.unwrap()
         };
         assert!(f("azureADAppId eq 'aad-1'").matches(&d));
         assert!(f(
@@ -1687,10 +1566,8 @@ mod tests {
 
     #[test]
     fn error_paths() {
-        let too_many_ors = format!(
-            "$filter=id eq 'a'{}",
-            " or id eq 'b'".repeat(MAX_OPERATORS + 1)
-        );
+        let too_many_ors =
+            format!("$filter=id eq 'a'{}", " or id eq 'b'".repeat(MAX_OPERATORS + 1));
         type Case<'a> = (fn(ApiVersion) -> &'static EntityType, &'a str, &'a str);
         let cases: &[Case] = &[
             (
@@ -1734,52 +1611,16 @@ mod tests {
                 "'foo' on type 'microsoft.graph.teamsAppDefinition'",
             ),
             (teams_app, "$expand=id", "is not a navigation property"),
-            (
-                teams_app,
-                "$expand=appDefinitions,appDefinitions",
-                "more than once",
-            ),
+            (teams_app, "$expand=appDefinitions,appDefinitions", "more than once"),
             (teams_app, "$expand=*", "not supported"),
-            (
-                installation,
-                "$expand=teamsAppDefinition/bot",
-                "not supported",
-            ),
-            (
-                teams_app,
-                "$expand=appDefinitions($top=1)",
-                "'$top' is not supported",
-            ),
-            (
-                teams_app,
-                "$expand=appDefinitions($select=id;$select=id)",
-                "more than once",
-            ),
-            (
-                teams_app,
-                "$expand=appDefinitions($select=)",
-                "must not be empty",
-            ),
-            (
-                teams_app,
-                "$expand=appDefinitions(bot)",
-                "expected '$option=value'",
-            ),
-            (
-                teams_app,
-                "$expand=appDefinitions(",
-                "unbalanced parentheses",
-            ),
-            (
-                teams_app,
-                "$expand=appDefinitions)",
-                "unbalanced parentheses",
-            ),
-            (
-                teams_app,
-                "$expand=appDefinitions($expand=bot)x",
-                "unexpected text",
-            ),
+            (installation, "$expand=teamsAppDefinition/bot", "not supported"),
+            (teams_app, "$expand=appDefinitions($top=1)", "'$top' is not supported"),
+            (teams_app, "$expand=appDefinitions($select=id;$select=id)", "more than once"),
+            (teams_app, "$expand=appDefinitions($select=)", "must not be empty"),
+            (teams_app, "$expand=appDefinitions(bot)", "expected '$option=value'"),
+            (teams_app, "$expand=appDefinitions(", "unbalanced parentheses"),
+            (teams_app, "$expand=appDefinitions)", "unbalanced parentheses"),
+            (teams_app, "$expand=appDefinitions($expand=bot)x", "unexpected text"),
             (
                 teams_app,
                 "$expand=appDefinitions($expand=bot)($select=id)",
@@ -1787,30 +1628,18 @@ mod tests {
             ),
             (teams_app, "$expand=,appDefinitions", "empty item"),
             (teams_app, "$select=id,", "empty item"),
-            (
-                teams_app,
-                "$select=appDefinitions",
-                "only together with $expand",
-            ),
+            (teams_app, "$select=appDefinitions", "only together with $expand"),
             (
                 installation,
                 "$select=id&$expand=teamsApp($select=appDefinitions)",
                 "only together with $expand",
             ),
-            (
-                teams_app,
-                "$top=1000",
-                "The limit of '999' for Top query has been exceeded",
-            ),
+            (teams_app, "$top=1000", "The limit of '999' for Top query has been exceeded"),
             (teams_app, "$top=-1", "Invalid value '-1' for $top"),
             (teams_app, "$top=abc", "Invalid value 'abc' for $top"),
             (teams_app, "$top=1.5", "Invalid value"),
             (teams_app, "$top=99999999999999999999999", "Invalid value"),
-            (
-                teams_app,
-                "$count=yes",
-                "'yes' is not a valid count option.",
-            ),
+            (teams_app, "$count=yes", "'yes' is not a valid count option."),
             (
                 teams_app,
                 "$search=ducks",
@@ -1821,95 +1650,35 @@ mod tests {
             (teams_app, "$apply=x", "'$apply' is not supported"),
             (teams_app, "$format=json", "'$format' is not supported"),
             (teams_app, "$bogus=1", "'$bogus' is not supported"),
-            (
-                teams_app,
-                "$filter=id eq 'a'&$filter=id eq 'b'",
-                "was specified more than once",
-            ),
+            (teams_app, "$filter=id eq 'a'&$filter=id eq 'b'", "was specified more than once"),
             (teams_app, "$top=1&$TOP=2", "was specified more than once"),
             (teams_app, "$filter=", "must not be empty"),
             (teams_app, "$select=%20", "must not be empty"),
             (teams_app, "$count", "must not be empty"),
-            (
-                teams_app,
-                "$filter=(id eq 'a'",
-                "Invalid filter clause: expected ')'",
-            ),
-            (
-                teams_app,
-                "$filter=id eq 'a')",
-                "Invalid filter clause: unexpected ')'",
-            ),
-            (
-                teams_app,
-                "$filter=id eq 'abc",
-                "Invalid filter clause: unterminated string literal",
-            ),
-            (
-                teams_app,
-                "$filter=id eq 'it''s",
-                "unterminated string literal",
-            ),
-            (
-                teams_app,
-                "$filter=id eq",
-                "Invalid filter clause: unexpected end",
-            ),
+            (teams_app, "$filter=(id eq 'a'", "Invalid filter clause: expected ')'"),
+            (teams_app, "$filter=id eq 'a')", "Invalid filter clause: unexpected ')'"),
+            (teams_app, "$filter=id eq 'abc", "Invalid filter clause: unterminated string literal"),
+            (teams_app, "$filter=id eq 'it''s", "unterminated string literal"),
+            (teams_app, "$filter=id eq", "Invalid filter clause: unexpected end"),
             (teams_app, "$filter=id", "not a boolean expression"),
             (teams_app, "$filter=id eq 'a' and", "Invalid filter clause"),
-            (
-                teams_app,
-                "$filter=id eq 'a' eq 'b'",
-                "Invalid filter clause",
-            ),
+            (teams_app, "$filter=id eq 'a' eq 'b'", "Invalid filter clause"),
             (teams_app, "$filter=id eq 5b649834-7412", "must be quoted"),
             (teams_app, &too_many_ors, "too many operators"),
-            (
-                teams_app,
-                "$filter=id eq \"a\"",
-                "unexpected character '\"'",
-            ),
-            (
-                teams_app,
-                "$filter=tolower(id) eq 'a'",
-                "unknown function 'tolower'",
-            ),
+            (teams_app, "$filter=id eq \"a\"", "unexpected character '\"'"),
+            (teams_app, "$filter=tolower(id) eq 'a'", "unknown function 'tolower'"),
             (teams_app, "$filter=startswith(id)", "expected ','"),
-            (
-                teams_app,
-                "$filter=appDefinitions eq null",
-                "must be used with any or all",
-            ),
-            (
-                teams_app,
-                "$filter=appDefinitions/id eq 'x'",
-                "must be used with any or all",
-            ),
-            (
-                teams_app,
-                "$filter=appDefinitions/all()",
-                "all requires a lambda expression",
-            ),
-            (
-                teams_app,
-                "$filter=id/any(a:a eq 'x')",
-                "not collection-valued",
-            ),
+            (teams_app, "$filter=appDefinitions eq null", "must be used with any or all"),
+            (teams_app, "$filter=appDefinitions/id eq 'x'", "must be used with any or all"),
+            (teams_app, "$filter=appDefinitions/all()", "all requires a lambda expression"),
+            (teams_app, "$filter=id/any(a:a eq 'x')", "not collection-valued"),
             (
                 teams_app,
                 "$filter=appDefinitions/any(a:a/bot eq 'x')",
                 "can only be compared with null",
             ),
-            (
-                teams_app,
-                "$filter=appDefinitions/any(a:a/bot)",
-                "not a boolean expression",
-            ),
-            (
-                teams_app,
-                "$filter=appDefinitions/any(a a/bot ne null)",
-                "expected ':'",
-            ),
+            (teams_app, "$filter=appDefinitions/any(a:a/bot)", "not a boolean expression"),
+            (teams_app, "$filter=appDefinitions/any(a a/bot ne null)", "expected ':'"),
             (teams_app, "$filter=(id eq 'a') eq true", "must be values"),
             (teams_app, "$filter=id/x eq 'a'", "on type 'Edm.String'"),
             (teams_app, "$filter=id eq 'a':", "unexpected ':'"),
@@ -1917,17 +1686,10 @@ mod tests {
         ];
         for (ty, raw, needle) in cases {
             let e = parse_err(raw, *ty, V1);
-            assert!(
-                e.contains(needle),
-                "{raw}: {e:?} does not contain {needle:?}"
-            );
+            assert!(e.contains(needle), "{raw}: {e:?} does not contain {needle:?}");
         }
         // v1.0 does not know beta-only properties or navigations.
-        let e = parse_err(
-            "$expand=appDefinitions($select=azureADAppId)",
-            teams_app,
-            V1,
-        );
+        let e = parse_err("$expand=appDefinitions($select=azureADAppId)", teams_app, V1);
         assert!(e.contains("'azureADAppId'"), "{e}");
         let e = parse_err("$expand=appDefinitions($expand=colorIcon)", teams_app, V1);
         assert!(e.contains("'colorIcon'"), "{e}");
@@ -2028,14 +1790,8 @@ mod tests {
         .map(|s| s.to_string())
         .chain([deep_parens, deep_not, deep_expand, long_or])
         .collect();
-        let entities = [
-            app(),
-            app_without_bots(),
-            install(),
-            json!(null),
-            json!({"id": 1}),
-            json!([]),
-        ];
+        let entities =
+            [app(), app_without_bots(), install(), json!(null), json!({"id": 1}), json!([])];
         for raw in &hostile {
             for version in [V1, BETA] {
                 for ty in [
@@ -2123,10 +1879,7 @@ mod tests {
         // beta spells shortdescription in lower case; the value comes from either spelling
         assert_eq!(def["shortdescription"], json!("short"));
         assert!(!def.contains_key("shortDescription"));
-        assert!(
-            !def.contains_key("bot"),
-            "non-expanded navigations are dropped"
-        );
+        assert!(!def.contains_key("bot"), "non-expanded navigations are dropped");
 
         // Without $expand, navigations are dropped entirely.
         let shaped = ODataQuery::default().shape(&app(), teams_app(V1), V1);
@@ -2138,11 +1891,7 @@ mod tests {
             V1,
         );
         assert_eq!(shaped["appDefinitions"], json!([]));
-        assert_eq!(
-            shaped["displayName"],
-            Value::Null,
-            "missing properties are null"
-        );
+        assert_eq!(shaped["displayName"], Value::Null, "missing properties are null");
     }
 
     #[test]
@@ -2150,25 +1899,16 @@ mod tests {
         let i = install();
         let ty = installation(V1);
         // default: only id (consentedPermissionSet is select-only), navigations dropped
-        assert_eq!(
-            ODataQuery::default().shape(&i, ty, V1),
-            json!({"id": "inst-1"})
-        );
+        assert_eq!(ODataQuery::default().shape(&i, ty, V1), json!({"id": "inst-1"}));
         // v1_chat_list_installedApps_select_consentedPermissionSet
         let q = parse("$select=consentedPermissionSet,id", installation);
         assert_eq!(
             q.shape(&i, ty, V1),
             json!({"id": "inst-1", "consentedPermissionSet": i["consentedPermissionSet"]})
         );
-        assert_eq!(
-            parse("$select=*", installation).shape(&i, ty, V1),
-            json!({"id": "inst-1"})
-        );
+        assert_eq!(parse("$select=*", installation).shape(&i, ty, V1), json!({"id": "inst-1"}));
         let q = parse("$select=consentedPermissionSet", installation);
-        assert_eq!(
-            q.shape(&json!({"id": "x"}), ty, V1),
-            json!({"consentedPermissionSet": null})
-        );
+        assert_eq!(q.shape(&json!({"id": "x"}), ty, V1), json!({"consentedPermissionSet": null}));
         // v1_team_list_installedApps_expand_definition (v1.0 property set only)
         let q = parse("$expand=teamsAppDefinition", installation);
         let shaped = q.shape(&i, ty, V1);
@@ -2183,12 +1923,8 @@ mod tests {
             json!({"id": "inst-1", "teamsApp": {"externalId": "cf1ba4c7", "appDefinitions": [{"@odata.etag": "\"etag\"", "id": "def-9"}]}})
         );
         // user installation: expanded null chat is omitted, beta definitions carry beta props
-        let q = ODataQuery::parse(
-            "$expand=chat,teamsAppDefinition",
-            user_installation(BETA),
-            BETA,
-        )
-        .unwrap();
+        let q = ODataQuery::parse("$expand=chat,teamsAppDefinition", user_installation(BETA), BETA)
+            .unwrap();
         let shaped = q.shape(&i, user_installation(BETA), BETA);
         assert!(shaped.get("chat").is_none());
         assert_eq!(shaped["teamsAppDefinition"]["azureADAppId"], json!("aad-1"));
@@ -2210,10 +1946,7 @@ mod tests {
         assert_eq!(decode_query_component("%g1%4").unwrap(), "%g1%4");
         assert_eq!(decode_query_component("%C3%A9").unwrap(), "é");
         assert!(decode_query_component("%C3").is_err());
-        let q = parse(
-            "$filter=displayName eq 'a%26b' or displayName eq 'it''s'",
-            teams_app,
-        );
+        let q = parse("$filter=displayName eq 'a%26b' or displayName eq 'it''s'", teams_app);
         assert!(q.matches(&json!({"displayName": "a&b"})));
         assert!(q.matches(&json!({"displayName": "it's"})));
         assert!(!q.matches(&json!({"displayName": "it''s"})));

@@ -37,8 +37,7 @@ pub fn base_url(headers: &HeaderMap, uri: &Uri) -> String {
     let sane = |h: &str| {
         !h.is_empty()
             && h.len() <= 255
-            && h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+            && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
     };
     let host = headers
         .get(axum::http::header::HOST)
@@ -46,11 +45,7 @@ pub fn base_url(headers: &HeaderMap, uri: &Uri) -> String {
         .map(str::trim)
         .filter(|h| sane(h))
         .map(str::to_string)
-        .or_else(|| {
-            uri.authority()
-                .map(|a| a.as_str().to_string())
-                .filter(|h| sane(h))
-        })
+        .or_else(|| uri.authority().map(|a| a.as_str().to_string()).filter(|h| sane(h)))
         .unwrap_or_else(|| "localhost".to_string());
     format!("{}://{}", request_scheme(headers, uri), host)
 }
@@ -144,14 +139,8 @@ pub fn openid_configuration_v1_document(base: &str, tenant_id: &str) -> Value {
 fn document_response(body: &Value) -> Response {
     let mut res = (StatusCode::OK, body.to_string()).into_response();
     let h = res.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    h.insert(
-        "cache-control",
-        HeaderValue::from_static("max-age=86400, private"),
-    );
+    h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert("cache-control", HeaderValue::from_static("max-age=86400, private"));
     h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
     res
 }
@@ -165,11 +154,9 @@ async fn tenant_or_error(
 ) -> Result<Tenant, Response> {
     match find_tenant(state.store.as_ref(), tenant).await {
         Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(error_response(
-            &AadError::tenant_not_found(tenant, "invalid_tenant"),
-            headers,
-            uri,
-        )),
+        Ok(None) => {
+            Err(error_response(&AadError::tenant_not_found(tenant, "invalid_tenant"), headers, uri))
+        }
         Err(e) => {
             tracing::error!(error = ?e, "storage failure in discovery");
             Err(error_response(&AadError::server_error(), headers, uri))
@@ -184,10 +171,9 @@ pub(super) async fn openid_configuration_v2(
     headers: HeaderMap,
 ) -> Response {
     match tenant_or_error(&state, &tenant, &headers, &uri).await {
-        Ok(t) => document_response(&openid_configuration_v2_document(
-            &base_url(&headers, &uri),
-            &t.id,
-        )),
+        Ok(t) => {
+            document_response(&openid_configuration_v2_document(&base_url(&headers, &uri), &t.id))
+        }
         Err(res) => res,
     }
 }
@@ -199,10 +185,9 @@ pub(super) async fn openid_configuration_v1(
     headers: HeaderMap,
 ) -> Response {
     match tenant_or_error(&state, &tenant, &headers, &uri).await {
-        Ok(t) => document_response(&openid_configuration_v1_document(
-            &base_url(&headers, &uri),
-            &t.id,
-        )),
+        Ok(t) => {
+            document_response(&openid_configuration_v1_document(&base_url(&headers, &uri), &t.id))
+        }
         Err(res) => res,
     }
 }
@@ -236,11 +221,7 @@ pub(super) async fn keys_v1(
 
 /// Home realm discovery (MSAL calls it before the password grant): every account is managed.
 pub(super) async fn user_realm(Path(username): Path<String>) -> Response {
-    let domain = username
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or("")
-        .to_string();
+    let domain = username.rsplit_once('@').map(|(_, d)| d).unwrap_or("").to_string();
     document_response(&json!({
         "ver": "1.0",
         "account_type": "Managed",

@@ -142,14 +142,7 @@ impl AccessClaims {
             exp: now + TOKEN_LIFETIME_SECS,
             app_displayname: non_empty(&app.display_name),
             appid: app.app_id.clone(),
-            appidacr: Some(
-                if app.client_secret.is_empty() {
-                    "0"
-                } else {
-                    "1"
-                }
-                .to_string(),
-            ),
+            appidacr: Some(if app.client_secret.is_empty() { "0" } else { "1" }.to_string()),
             azp: app.app_id.clone(),
             idtyp: "user".to_string(),
             name: non_empty(&user.display_name),
@@ -175,11 +168,8 @@ pub fn token_issuer(tenant_id: &str) -> String {
 /// The directory role template id for a role name of the fixture (`TeamsServiceAdministrator`,
 /// `Teams Administrator`, `GlobalAdministrator`, …; case and spaces ignored), or the id itself.
 pub fn role_template_id(role: &str) -> Option<&'static str> {
-    let key: String = role
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let key: String =
+        role.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     match key.as_str() {
         "teamsserviceadministrator" | "teamsadministrator" | TEAMS_ADMIN_ROLE_TEMPLATE => {
             Some(TEAMS_ADMIN_ROLE_TEMPLATE)
@@ -248,9 +238,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn generate_signing_key() -> anyhow::Result<SigningKey> {
     let private = RsaPrivateKey::new(&mut rand::thread_rng(), KEY_BITS)
         .context("generating the RSA signing key")?;
-    let pem = private
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("encoding the signing key")?;
+    let pem = private.to_pkcs8_pem(LineEnding::LF).context("encoding the signing key")?;
     Ok(SigningKey {
         kid: key_id(&private.to_public_key())?,
         private_pem: pem.to_string(),
@@ -260,9 +248,7 @@ pub fn generate_signing_key() -> anyhow::Result<SigningKey> {
 
 /// `kid`: base64url of the first 16 bytes of SHA-256 of the DER (SubjectPublicKeyInfo) public key.
 fn key_id(public: &RsaPublicKey) -> anyhow::Result<String> {
-    let der = public
-        .to_public_key_der()
-        .context("encoding the public key")?;
+    let der = public.to_public_key_der().context("encoding the public key")?;
     let digest = Sha256::digest(der.as_bytes());
     Ok(URL_SAFE_NO_PAD.encode(&digest[..16]))
 }
@@ -306,12 +292,7 @@ impl KeyRing {
                     key: EncodingKey::from_rsa_der(der.as_bytes()),
                 });
             }
-            verifiers.push(Verifier {
-                kid: stored.kid.clone(),
-                n,
-                e,
-                key,
-            });
+            verifiers.push(Verifier { kid: stored.kid.clone(), n, e, key });
         }
         let signer = signer.context("no signing key")?;
         Ok(KeyRing { signer, verifiers })
@@ -344,10 +325,7 @@ struct TokenCache {
 
 impl TokenCache {
     fn new(capacity: usize) -> TokenCache {
-        TokenCache {
-            entries: HashMap::new(),
-            capacity: capacity.max(2),
-        }
+        TokenCache { entries: HashMap::new(), capacity: capacity.max(2) }
     }
 
     fn lookup(&mut self, key: &[u8; 32], now: i64) -> CacheLookup {
@@ -392,14 +370,7 @@ impl std::fmt::Debug for Identity {
         let ring = self.ring();
         f.debug_struct("Identity")
             .field("signing_kid", &ring.signer.kid)
-            .field(
-                "kids",
-                &ring
-                    .verifiers
-                    .iter()
-                    .map(|v| v.kid.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("kids", &ring.verifiers.iter().map(|v| v.kid.as_str()).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -408,24 +379,15 @@ impl Identity {
     /// Loads the signing keys from the store; generates a 2048-bit RSA key (PKCS#8 PEM) and
     /// stores it when there is none.
     pub async fn load_or_create(store: &dyn Store) -> anyhow::Result<Identity> {
-        let mut keys = store
-            .signing_keys()
-            .await
-            .context("reading the signing keys")?;
+        let mut keys = store.signing_keys().await.context("reading the signing keys")?;
         if keys.is_empty() {
             let key = tokio::task::spawn_blocking(generate_signing_key)
                 .await
                 .context("key generation task")??;
-            store
-                .add_signing_key(&key)
-                .await
-                .context("storing the signing key")?;
+            store.add_signing_key(&key).await.context("storing the signing key")?;
             tracing::info!(kid = %key.kid, "generated a token signing key");
             // Re-read: another node sharing the store may have raced us; then the newest signs.
-            keys = store
-                .signing_keys()
-                .await
-                .context("reading the signing keys")?;
+            keys = store.signing_keys().await.context("reading the signing keys")?;
             if keys.is_empty() {
                 keys = vec![key];
             }
@@ -628,28 +590,18 @@ fn audience_accepted(aud: &str) -> bool {
 
 fn numeric_date(v: Option<&Value>) -> Option<i64> {
     let v = v?;
-    v.as_i64().or_else(|| {
-        v.as_f64()
-            .filter(|f| f.is_finite())
-            .map(|f| f.floor() as i64)
-    })
+    v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
 }
 
 fn non_empty_str<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    claims
-        .get(name)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    claims.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// Checks the claims of a token whose signature is good and builds the principal.
 fn principal_from_claims(claims: &Map<String, Value>, now: i64) -> CoreResult<(Principal, i64)> {
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => audience_accepted(a),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .any(audience_accepted),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).any(audience_accepted),
         _ => false,
     };
     if !aud_ok {
@@ -678,17 +630,8 @@ fn principal_from_claims(claims: &Map<String, Value>, now: i64) -> CoreResult<(P
     let delegated = claims.get("idtyp").and_then(Value::as_str) == Some("user") || scp.is_some();
     let (kind, permissions) = if delegated {
         let user_id = non_empty_str(claims, "oid").ok_or_else(invalid)?;
-        let permissions = scp
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        (
-            PrincipalKind::Delegated {
-                user_id: user_id.to_string(),
-            },
-            permissions,
-        )
+        let permissions = scp.unwrap_or("").split_whitespace().map(str::to_string).collect();
+        (PrincipalKind::Delegated { user_id: user_id.to_string() }, permissions)
     } else {
         let roles = match claims.get("roles") {
             None | Some(Value::Null) => Vec::new(),

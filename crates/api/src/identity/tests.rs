@@ -121,10 +121,7 @@ struct MemStore {
 fn store() -> MemStore {
     MemStore {
         keys: Mutex::new(vec![key_a()]),
-        tenants: Mutex::new(vec![Tenant {
-            id: TENANT.into(),
-            display_name: "Contoso".into(),
-        }]),
+        tenants: Mutex::new(vec![Tenant { id: TENANT.into(), display_name: "Contoso".into() }]),
         users: vec![megan(), alex()],
         apps: vec![app(), public_app()],
     }
@@ -134,7 +131,7 @@ fn store() -> MemStore {
 impl Store for MemStore {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         let mut keys = self.keys.lock().unwrap().clone();
-        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         Ok(keys)
     }
     async fn add_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
@@ -145,13 +142,7 @@ impl Store for MemStore {
         Ok(())
     }
     async fn tenant(&self, tenant_id: &str) -> StoreResult<Option<Tenant>> {
-        Ok(self
-            .tenants
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|t| t.id == tenant_id)
-            .cloned())
+        Ok(self.tenants.lock().unwrap().iter().find(|t| t.id == tenant_id).cloned())
     }
     async fn user(&self, tenant_id: &str, id_or_upn: &str) -> StoreResult<Option<User>> {
         Ok(self
@@ -170,11 +161,7 @@ impl Store for MemStore {
         Ok(None)
     }
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>> {
-        Ok(self
-            .apps
-            .iter()
-            .find(|a| a.tenant_id == tenant_id && a.app_id == app_id)
-            .cloned())
+        Ok(self.apps.iter().find(|a| a.tenant_id == tenant_id && a.app_id == app_id).cloned())
     }
     async fn list_apps(&self, _tenant_id: &str) -> StoreResult<Vec<CatalogApp>> {
         Ok(vec![])
@@ -303,10 +290,7 @@ async fn identity_app_token_round_trip() {
     let token = id.issue(&app_claims()).unwrap();
 
     let header = decode_part(token.split('.').next().unwrap());
-    assert_eq!(
-        header,
-        json!({"typ": "JWT", "alg": "RS256", "kid": key_a().kid})
-    );
+    assert_eq!(header, json!({"typ": "JWT", "alg": "RS256", "kid": key_a().kid}));
     let claims = payload_of(&token);
     assert_eq!(claims["aud"], "https://graph.microsoft.com");
     assert_eq!(claims["iss"], format!("https://sts.windows.net/{TENANT}/"));
@@ -316,10 +300,7 @@ async fn identity_app_token_round_trip() {
     assert_eq!(claims["ver"], "1.0");
     assert_eq!(claims["oid"], claims["sub"]);
     assert_eq!(claims["oid"], service_principal_id(TENANT, APP_ID));
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        3599
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3599);
     assert!(claims.get("scp").is_none());
 
     let p = id.authenticate(&store(), &bearer(&token)).await.unwrap();
@@ -333,65 +314,31 @@ async fn identity_app_token_round_trip() {
 #[tokio::test]
 async fn identity_user_token_round_trip() {
     let id = identity();
-    let claims = AccessClaims::delegated(
-        TENANT,
-        &app(),
-        &megan(),
-        "B.Read A.Write".into(),
-        unix_now(),
-    );
+    let claims =
+        AccessClaims::delegated(TENANT, &app(), &megan(), "B.Read A.Write".into(), unix_now());
     assert_eq!(claims.wids, vec![TEAMS_ADMIN_ROLE_TEMPLATE.to_string()]);
     let token = id.issue(&claims).unwrap();
-    let p = id
-        .authenticate(&store(), &auth(&format!("bEaReR {token}")))
-        .await
-        .unwrap();
-    assert_eq!(
-        p.kind,
-        PrincipalKind::Delegated {
-            user_id: MEGAN.into()
-        }
-    );
-    assert_eq!(
-        p.permissions,
-        vec!["B.Read".to_string(), "A.Write".to_string()]
-    );
+    let p = id.authenticate(&store(), &auth(&format!("bEaReR {token}"))).await.unwrap();
+    assert_eq!(p.kind, PrincipalKind::Delegated { user_id: MEGAN.into() });
+    assert_eq!(p.permissions, vec!["B.Read".to_string(), "A.Write".to_string()]);
     assert_eq!(p.app_id, APP_ID);
     assert!(p.is_admin);
 
     let claims = AccessClaims::delegated(TENANT, &app(), &alex(), "X".into(), unix_now());
     assert!(claims.wids.is_empty());
-    let p = id
-        .authenticate(&store(), &bearer(&id.issue(&claims).unwrap()))
-        .await
-        .unwrap();
+    let p = id.authenticate(&store(), &bearer(&id.issue(&claims).unwrap())).await.unwrap();
     assert_eq!(p.user_id(), Some(ALEX));
     assert!(!p.is_admin);
 }
 
 #[test]
 fn identity_role_template_ids() {
-    for name in [
-        "TeamsServiceAdministrator",
-        "teams service administrator",
-        "Teams Administrator",
-    ] {
-        assert_eq!(
-            role_template_id(name),
-            Some(TEAMS_ADMIN_ROLE_TEMPLATE),
-            "{name}"
-        );
+    for name in ["TeamsServiceAdministrator", "teams service administrator", "Teams Administrator"]
+    {
+        assert_eq!(role_template_id(name), Some(TEAMS_ADMIN_ROLE_TEMPLATE), "{name}");
     }
-    for name in [
-        "GlobalAdministrator",
-        "Global Administrator",
-        "GLOBALADMINISTRATOR",
-    ] {
-        assert_eq!(
-            role_template_id(name),
-            Some(GLOBAL_ADMIN_ROLE_TEMPLATE),
-            "{name}"
-        );
+    for name in ["GlobalAdministrator", "Global Administrator", "GLOBALADMINISTRATOR"] {
+        assert_eq!(role_template_id(name), Some(GLOBAL_ADMIN_ROLE_TEMPLATE), "{name}");
     }
     assert_eq!(role_template_id("Helpdesk Administrator"), None);
     let mut user = alex();
@@ -416,49 +363,24 @@ async fn identity_refuses_missing_empty_and_foreign_schemes() {
     let s = store();
     let empty = "Access token is empty.";
     let invalid = "Access token validation failure.";
-    assert_eq!(
-        unauthenticated_message(id.authenticate(&s, &HeaderMap::new()).await),
-        empty
-    );
-    assert_eq!(
-        unauthenticated_message(id.authenticate(&s, &auth("")).await),
-        empty
-    );
-    assert_eq!(
-        unauthenticated_message(id.authenticate(&s, &auth("Bearer")).await),
-        empty
-    );
-    assert_eq!(
-        unauthenticated_message(id.authenticate(&s, &auth("Bearer   ")).await),
-        empty
-    );
+    assert_eq!(unauthenticated_message(id.authenticate(&s, &HeaderMap::new()).await), empty);
+    assert_eq!(unauthenticated_message(id.authenticate(&s, &auth("")).await), empty);
+    assert_eq!(unauthenticated_message(id.authenticate(&s, &auth("Bearer")).await), empty);
+    assert_eq!(unauthenticated_message(id.authenticate(&s, &auth("Bearer   ")).await), empty);
     let token = id.issue(&app_claims()).unwrap();
     assert_eq!(
         unauthenticated_message(id.authenticate(&s, &auth(&format!("Basic {token}"))).await),
         invalid
     );
-    assert_eq!(
-        unauthenticated_message(id.authenticate(&s, &auth(&token)).await),
-        invalid
-    );
-    assert_eq!(
-        unauthenticated_message(id.authenticate(&s, &auth("Bearé x")).await),
-        invalid
-    );
+    assert_eq!(unauthenticated_message(id.authenticate(&s, &auth(&token)).await), invalid);
+    assert_eq!(unauthenticated_message(id.authenticate(&s, &auth("Bearé x")).await), invalid);
 }
 
 #[tokio::test]
 async fn identity_refuses_garbage() {
     let id = identity();
     let s = store();
-    for garbage in [
-        "abc",
-        "a.b.c",
-        "a.b",
-        "....",
-        "eyJhbGciOiJSUzI1NiJ9.e30.",
-        "🙂",
-    ] {
+    for garbage in ["abc", "a.b.c", "a.b", "....", "eyJhbGciOiJSUzI1NiJ9.e30.", "🙂"] {
         let headers = auth(&format!("Bearer {garbage}"));
         let msg = unauthenticated_message(id.authenticate(&s, &headers).await);
         assert_eq!(msg, "Access token validation failure.", "{garbage}");
@@ -484,10 +406,7 @@ async fn identity_refuses_alg_none() {
 async fn identity_refuses_hs256_signed_with_the_public_key() {
     let id = identity();
     let private = RsaPrivateKey::from_pkcs8_pem(&key_a().private_pem).unwrap();
-    let public_pem = private
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let public_pem = private.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key_a().kid);
     let token = jsonwebtoken::encode(
@@ -540,11 +459,7 @@ async fn identity_picks_up_keys_added_by_another_node() {
     let id = identity(); // knows key A only
     s.add_signing_key(&key_b()).await.unwrap();
     let other_node = Identity::load_or_create(&s).await.unwrap();
-    assert_eq!(
-        other_node.signing_kid(),
-        key_b().kid,
-        "the newest key signs"
-    );
+    assert_eq!(other_node.signing_kid(), key_b().kid, "the newest key signs");
     let token = other_node.issue(&app_claims()).unwrap();
     let p = id.authenticate(&s, &bearer(&token)).await.unwrap();
     assert_eq!(p.app_id, APP_ID);
@@ -557,29 +472,18 @@ async fn identity_refuses_expired_and_not_yet_valid() {
     let id = identity();
     let s = store();
     let now = unix_now();
-    let expired = AccessClaims {
-        exp: now - 1,
-        iat: now - 3600,
-        nbf: now - 3600,
-        ..app_claims()
-    };
+    let expired = AccessClaims { exp: now - 1, iat: now - 3600, nbf: now - 3600, ..app_claims() };
     let token = id.issue(&expired).unwrap();
     let msg = unauthenticated_message(id.authenticate(&s, &bearer(&token)).await);
     assert_eq!(msg, "Access token has expired or is not yet valid.");
 
-    let future = AccessClaims {
-        nbf: now + 120,
-        ..app_claims()
-    };
+    let future = AccessClaims { nbf: now + 120, ..app_claims() };
     let token = id.issue(&future).unwrap();
     let msg = unauthenticated_message(id.authenticate(&s, &bearer(&token)).await);
     assert_eq!(msg, "Access token has expired or is not yet valid.");
 
     // exp exactly now is past (RFC 7519: the current time must be before exp).
-    let edge = AccessClaims {
-        exp: now,
-        ..app_claims()
-    };
+    let edge = AccessClaims { exp: now, ..app_claims() };
     let token = id.issue(&edge).unwrap();
     let msg = unauthenticated_message(id.authenticate_at(&s, &bearer(&token), now).await);
     assert_eq!(msg, "Access token has expired or is not yet valid.");
@@ -589,31 +493,14 @@ async fn identity_refuses_expired_and_not_yet_valid() {
 async fn identity_audiences() {
     let id = identity();
     let s = store();
-    for aud in [
-        "https://graph.microsoft.com",
-        "https://graph.microsoft.com/",
-        GRAPH_APP_ID,
-    ] {
-        let token = id
-            .issue(&AccessClaims {
-                aud: aud.into(),
-                ..app_claims()
-            })
-            .unwrap();
+    for aud in ["https://graph.microsoft.com", "https://graph.microsoft.com/", GRAPH_APP_ID] {
+        let token = id.issue(&AccessClaims { aud: aud.into(), ..app_claims() }).unwrap();
         assert!(id.authenticate(&s, &bearer(&token)).await.is_ok(), "{aud}");
     }
-    for aud in [
-        "https://management.azure.com",
-        "api://teamsapps",
-        "HTTPS://GRAPH.MICROSOFT.COM2",
-        "",
-    ] {
-        let token = id
-            .issue(&AccessClaims {
-                aud: aud.into(),
-                ..app_claims()
-            })
-            .unwrap();
+    for aud in
+        ["https://management.azure.com", "api://teamsapps", "HTTPS://GRAPH.MICROSOFT.COM2", ""]
+    {
+        let token = id.issue(&AccessClaims { aud: aud.into(), ..app_claims() }).unwrap();
         let msg = unauthenticated_message(id.authenticate(&s, &bearer(&token)).await);
         assert_eq!(msg, "Access token validation failure.", "{aud}");
     }
@@ -628,12 +515,7 @@ async fn identity_refuses_wrong_issuer() {
         format!("https://sts.windows.net/{TENANT}"),
         format!("https://evil.example/{TENANT}/"),
     ] {
-        let token = id
-            .issue(&AccessClaims {
-                iss: iss.clone(),
-                ..app_claims()
-            })
-            .unwrap();
+        let token = id.issue(&AccessClaims { iss: iss.clone(), ..app_claims() }).unwrap();
         let msg = unauthenticated_message(id.authenticate(&store(), &bearer(&token)).await);
         assert_eq!(msg, "Access token validation failure.", "{iss}");
     }
@@ -643,9 +525,7 @@ async fn identity_refuses_wrong_issuer() {
 async fn identity_refuses_unknown_tenant() {
     let id = identity();
     let other = "99999999-0000-4000-8000-000000000009";
-    let token = id
-        .issue(&AccessClaims::application(other, &app(), unix_now()))
-        .unwrap();
+    let token = id.issue(&AccessClaims::application(other, &app(), unix_now())).unwrap();
     let msg = unauthenticated_message(id.authenticate(&store(), &bearer(&token)).await);
     assert_eq!(msg, "Access token validation failure. Invalid tenant.");
     assert_eq!(id.cached_tokens(), 0, "refusals are not cached");
@@ -670,17 +550,10 @@ async fn identity_cache_honours_exp() {
     let id = identity();
     let s = store();
     let now = unix_now();
-    let token = id
-        .issue(&AccessClaims {
-            exp: now + 10,
-            ..app_claims()
-        })
-        .unwrap();
+    let token = id.issue(&AccessClaims { exp: now + 10, ..app_claims() }).unwrap();
     id.authenticate_at(&s, &bearer(&token), now).await.unwrap();
     assert_eq!(id.cached_tokens(), 1);
-    id.authenticate_at(&s, &bearer(&token), now + 9)
-        .await
-        .unwrap();
+    id.authenticate_at(&s, &bearer(&token), now + 9).await.unwrap();
     let msg = unauthenticated_message(id.authenticate_at(&s, &bearer(&token), now + 10).await);
     assert_eq!(msg, "Access token has expired or is not yet valid.");
     assert_eq!(id.cached_tokens(), 0, "the expired entry is dropped");
@@ -718,10 +591,7 @@ fn identity_cache_is_bounded() {
 
 #[tokio::test]
 async fn identity_load_or_create_generates_once() {
-    let s = MemStore {
-        keys: Mutex::new(vec![]),
-        ..store()
-    };
+    let s = MemStore { keys: Mutex::new(vec![]), ..store() };
     let first = Identity::load_or_create(&s).await.unwrap();
     let stored = s.signing_keys().await.unwrap();
     assert_eq!(stored.len(), 1);
@@ -730,9 +600,7 @@ async fn identity_load_or_create_generates_once() {
     assert_eq!(kid.len(), 22, "base64url of 16 bytes");
     let private = RsaPrivateKey::from_pkcs8_pem(&stored[0].private_pem).unwrap();
     assert_eq!(&key_id(&private.to_public_key()).unwrap(), kid);
-    assert!(stored[0]
-        .private_pem
-        .starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert!(stored[0].private_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
 
     let second = Identity::load_or_create(&s).await.unwrap();
     assert_eq!(s.signing_keys().await.unwrap().len(), 1);
@@ -755,10 +623,7 @@ fn identity_jwks_publishes_verifiable_keys() {
         assert_eq!(k["use"], "sig");
         assert_eq!(k["x5t"], k["kid"]);
         assert_eq!(k["e"], "AQAB");
-        assert_eq!(
-            k["issuer"],
-            "https://login.microsoftonline.com/{tenantid}/v2.0"
-        );
+        assert_eq!(k["issuer"], "https://login.microsoftonline.com/{tenantid}/v2.0");
     }
     // A verifier that knows only the JWKS accepts our tokens.
     let token = id.issue(&app_claims()).unwrap();
@@ -777,10 +642,7 @@ fn identity_jwks_publishes_verifiable_keys() {
 
 fn form_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/x-www-form-urlencoded"),
-    );
+    h.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
     h
 }
 
@@ -789,11 +651,7 @@ fn enc(s: &str) -> String {
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 async fn post_token(
@@ -834,11 +692,7 @@ fn expect_err(
 ) -> AadError {
     match result {
         Err(e) => {
-            assert_eq!(
-                (e.status.as_u16(), e.error, e.code),
-                (status, error, code),
-                "{e:?}"
-            );
+            assert_eq!((e.status.as_u16(), e.error, e.code), (status, error, code), "{e:?}");
             e
         }
         Ok(ok) => panic!("expected AADSTS{code}, got {ok:?}"),
@@ -856,27 +710,13 @@ async fn identity_token_client_credentials() {
         "HTTPS://Graph.Microsoft.com/.DEFAULT",
     ] {
         let ok = post_form(&id, &s, &pairs(&cc(scope))).await.unwrap();
-        assert_eq!(
-            (ok.token_type, ok.expires_in, ok.ext_expires_in),
-            ("Bearer", 3599, 3599)
-        );
+        assert_eq!((ok.token_type, ok.expires_in, ok.ext_expires_in), ("Bearer", 3599, 3599));
         assert!(ok.id_token.is_none() && ok.client_info.is_none());
         let json = serde_json::to_value(&ok).unwrap();
-        let mut keys = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>();
+        let mut keys = json.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         keys.sort();
-        assert_eq!(
-            keys,
-            vec!["access_token", "expires_in", "ext_expires_in", "token_type"]
-        );
-        let p = id
-            .authenticate(&s, &bearer(&ok.access_token))
-            .await
-            .unwrap();
+        assert_eq!(keys, vec!["access_token", "expires_in", "ext_expires_in", "token_type"]);
+        let p = id.authenticate(&s, &bearer(&ok.access_token)).await.unwrap();
         assert_eq!(p.kind, PrincipalKind::Application);
         assert_eq!(p.permissions, app().application_permissions);
         let claims = payload_of(&ok.access_token);
@@ -904,10 +744,7 @@ async fn identity_token_client_secret_basic() {
     let s = store();
     let mut headers = form_headers();
     let basic = STANDARD.encode(format!("{}:{}", enc(APP_ID), enc(SECRET)));
-    headers.insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Basic {basic}")).unwrap(),
-    );
+    headers.insert("authorization", HeaderValue::from_str(&format!("Basic {basic}")).unwrap());
     let body = form(&[
         ("grant_type", "client_credentials"),
         ("scope", "https://graph.microsoft.com/.default"),
@@ -916,16 +753,8 @@ async fn identity_token_client_secret_basic() {
     assert_eq!(payload_of(&ok.access_token)["appid"], APP_ID);
 
     let wrong = STANDARD.encode(format!("{APP_ID}:nope"));
-    headers.insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Basic {wrong}")).unwrap(),
-    );
-    expect_err(
-        post_token(&id, &s, &headers, &body).await,
-        401,
-        "invalid_client",
-        7000215,
-    );
+    headers.insert("authorization", HeaderValue::from_str(&format!("Basic {wrong}")).unwrap());
+    expect_err(post_token(&id, &s, &headers, &body).await, 401, "invalid_client", 7000215);
 }
 
 #[tokio::test]
@@ -933,15 +762,8 @@ async fn identity_token_refuses_unknown_tenant() {
     let id = identity();
     let s = store();
     let body = form(&pairs(&cc("https://graph.microsoft.com/.default")));
-    let err = token_response(
-        &id,
-        &s,
-        BASE,
-        "contoso.example",
-        &form_headers(),
-        body.as_bytes(),
-    )
-    .await;
+    let err =
+        token_response(&id, &s, BASE, "contoso.example", &form_headers(), body.as_bytes()).await;
     let err = expect_err(err, 400, "invalid_request", 90002);
     assert_eq!(
         err.message,
@@ -949,15 +771,9 @@ async fn identity_token_refuses_unknown_tenant() {
          and are signing into the correct cloud."
     );
     // The tenant id is matched case-insensitively.
-    let ok = token_response(
-        &id,
-        &s,
-        BASE,
-        &TENANT.to_uppercase(),
-        &form_headers(),
-        body.as_bytes(),
-    )
-    .await;
+    let ok =
+        token_response(&id, &s, BASE, &TENANT.to_uppercase(), &form_headers(), body.as_bytes())
+            .await;
     assert!(ok.is_ok());
 }
 
@@ -965,23 +781,10 @@ async fn identity_token_refuses_unknown_tenant() {
 async fn identity_token_refuses_missing_parameters_and_wrong_content_type() {
     let id = identity();
     let s = store();
+    let e = expect_err(post_form(&id, &s, &[]).await, 400, "invalid_request", 900144);
+    assert_eq!(e.message, "The request body must contain the following parameter: 'grant_type'.");
     let e = expect_err(
-        post_form(&id, &s, &[]).await,
-        400,
-        "invalid_request",
-        900144,
-    );
-    assert_eq!(
-        e.message,
-        "The request body must contain the following parameter: 'grant_type'."
-    );
-    let e = expect_err(
-        post_form(
-            &id,
-            &s,
-            &[("grant_type", "client_credentials"), ("scope", "x")],
-        )
-        .await,
+        post_form(&id, &s, &[("grant_type", "client_credentials"), ("scope", "x")]).await,
         400,
         "invalid_request",
         900144,
@@ -1025,20 +828,10 @@ async fn identity_token_refuses_missing_parameters_and_wrong_content_type() {
     let body = json!({"grant_type": "client_credentials"}).to_string();
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    let e = expect_err(
-        post_token(&id, &s, &headers, &body).await,
-        400,
-        "invalid_request",
-        900144,
-    );
+    let e = expect_err(post_token(&id, &s, &headers, &body).await, 400, "invalid_request", 900144);
     assert!(e.message.contains("'grant_type'"));
     let body = form(&pairs(&cc("https://graph.microsoft.com/.default")));
-    expect_err(
-        post_token(&id, &s, &HeaderMap::new(), &body).await,
-        400,
-        "invalid_request",
-        900144,
-    );
+    expect_err(post_token(&id, &s, &HeaderMap::new(), &body).await, 400, "invalid_request", 900144);
     // A charset parameter is fine.
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -1048,10 +841,7 @@ async fn identity_token_refuses_missing_parameters_and_wrong_content_type() {
     assert!(post_token(&id, &s, &headers, &body).await.is_ok());
 
     // Repeated parameter.
-    let body = format!(
-        "{}&scope=x",
-        form(&pairs(&cc("https://graph.microsoft.com/.default")))
-    );
+    let body = format!("{}&scope=x", form(&pairs(&cc("https://graph.microsoft.com/.default"))));
     let e = expect_err(
         post_token(&id, &s, &form_headers(), &body).await,
         400,
@@ -1087,12 +877,7 @@ async fn identity_token_refuses_unknown_client() {
     let s = store();
     let mut req = cc("https://graph.microsoft.com/.default");
     req[1].1 = "55555555-5555-4555-8555-555555555555".into();
-    let e = expect_err(
-        post_form(&id, &s, &pairs(&req)).await,
-        400,
-        "unauthorized_client",
-        700016,
-    );
+    let e = expect_err(post_form(&id, &s, &pairs(&req)).await, 400, "unauthorized_client", 700016);
     assert!(e.message.starts_with(
         "Application with identifier '55555555-5555-4555-8555-555555555555' was not found in the \
          directory 'Contoso'."
@@ -1105,12 +890,7 @@ async fn identity_token_refuses_bad_client_secret() {
     let s = store();
     let mut req = cc("https://graph.microsoft.com/.default");
     req[2].1 = "wrong".into();
-    let e = expect_err(
-        post_form(&id, &s, &pairs(&req)).await,
-        401,
-        "invalid_client",
-        7000215,
-    );
+    let e = expect_err(post_form(&id, &s, &pairs(&req)).await, 401, "invalid_client", 7000215);
     assert_eq!(
         e.message,
         format!(
@@ -1120,27 +900,12 @@ async fn identity_token_refuses_bad_client_secret() {
     );
     // Not trimmed, not case-folded.
     req[2].1 = format!("{SECRET} ");
-    expect_err(
-        post_form(&id, &s, &pairs(&req)).await,
-        401,
-        "invalid_client",
-        7000215,
-    );
+    expect_err(post_form(&id, &s, &pairs(&req)).await, 401, "invalid_client", 7000215);
     req[2].1 = SECRET.to_uppercase();
-    expect_err(
-        post_form(&id, &s, &pairs(&req)).await,
-        401,
-        "invalid_client",
-        7000215,
-    );
+    expect_err(post_form(&id, &s, &pairs(&req)).await, 401, "invalid_client", 7000215);
     // Missing secret.
     req.remove(2);
-    expect_err(
-        post_form(&id, &s, &pairs(&req)).await,
-        401,
-        "invalid_client",
-        7000218,
-    );
+    expect_err(post_form(&id, &s, &pairs(&req)).await, 401, "invalid_client", 7000218);
     // A public client (no secret registered) cannot use client credentials.
     let e = post_form(
         &id,
@@ -1166,23 +931,14 @@ async fn identity_token_refuses_bad_client_credentials_scope() {
         "openid",
         "https://graph.microsoft.com/.default openid",
     ] {
-        let e = expect_err(
-            post_form(&id, &s, &pairs(&cc(scope))).await,
-            400,
-            "invalid_scope",
-            1002012,
-        );
+        let e =
+            expect_err(post_form(&id, &s, &pairs(&cc(scope))).await, 400, "invalid_scope", 1002012);
         assert!(e
             .message
             .contains("Client credential flows must have a scope value with /.default"));
     }
     let e = expect_err(
-        post_form(
-            &id,
-            &s,
-            &pairs(&cc("https://management.azure.com/.default")),
-        )
-        .await,
+        post_form(&id, &s, &pairs(&cc("https://management.azure.com/.default"))).await,
         400,
         "invalid_resource",
         500011,
@@ -1190,17 +946,8 @@ async fn identity_token_refuses_bad_client_credentials_scope() {
     assert!(e
         .message
         .contains("https://management.azure.com was not found in the tenant named Contoso"));
-    for scope in [
-        "https://graph.microsoft.com",
-        "https://graph.microsoft.com/",
-        "/.default",
-    ] {
-        expect_err(
-            post_form(&id, &s, &pairs(&cc(scope))).await,
-            400,
-            "invalid_scope",
-            70011,
-        );
+    for scope in ["https://graph.microsoft.com", "https://graph.microsoft.com/", "/.default"] {
+        expect_err(post_form(&id, &s, &pairs(&cc(scope))).await, 400, "invalid_scope", 70011);
     }
 }
 
@@ -1285,10 +1032,7 @@ async fn identity_token_password_refusals() {
             "invalid_grant",
             50126,
         );
-        assert_eq!(
-            e.message,
-            "Error validating credentials due to invalid username or password."
-        );
+        assert_eq!(e.message, "Error validating credentials due to invalid username or password.");
     }
     // Not consented.
     let e = expect_err(
@@ -1306,9 +1050,7 @@ async fn identity_token_password_refusals() {
         "invalid_grant",
         65001,
     );
-    assert!(e.message.contains(&format!(
-        "application with ID '{APP_ID}' named 'Rollout bot'"
-    )));
+    assert!(e.message.contains(&format!("application with ID '{APP_ID}' named 'Rollout bot'")));
     // .default with specific scopes.
     expect_err(
         post_form(
@@ -1344,30 +1086,18 @@ async fn identity_token_password_refusals() {
     // A confidential client sending a wrong secret.
     let mut req = ropc("megan@contoso.example", "pa ss", scope);
     req[2].1 = "nope".into();
-    expect_err(
-        post_form(&id, &s, &pairs(&req)).await,
-        401,
-        "invalid_client",
-        7000215,
-    );
+    expect_err(post_form(&id, &s, &pairs(&req)).await, 401, "invalid_client", 7000215);
     // Missing username.
     let mut req = ropc("megan@contoso.example", "pa ss", scope);
     req.remove(3);
-    let e = expect_err(
-        post_form(&id, &s, &pairs(&req)).await,
-        400,
-        "invalid_request",
-        900144,
-    );
+    let e = expect_err(post_form(&id, &s, &pairs(&req)).await, 400, "invalid_request", 900144);
     assert!(e.message.contains("'username'"));
 }
 
 #[test]
 fn identity_aad_error_body_shape() {
     let e = AadError::tenant_not_found("x", "invalid_request");
-    let now = DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z")
-        .unwrap()
-        .with_timezone(&Utc);
+    let now = DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z").unwrap().with_timezone(&Utc);
     let body = e.body(BASE, "trace-1", "corr-1", now);
     assert_eq!(
         body,
@@ -1401,13 +1131,9 @@ fn identity_base_url_and_scheme() {
     assert_eq!(base_url(&h, &uri), "http://127.0.0.1:8443");
     h.insert("host", HeaderValue::from_static("evil/\"x"));
     assert_eq!(base_url(&h, &uri), "http://localhost");
-    let abs: Uri = "https://login.example:4443/t/v2.0/.well-known/openid-configuration"
-        .parse()
-        .unwrap();
-    assert_eq!(
-        base_url(&HeaderMap::new(), &abs),
-        "https://login.example:4443"
-    );
+    let abs: Uri =
+        "https://login.example:4443/t/v2.0/.well-known/openid-configuration".parse().unwrap();
+    assert_eq!(base_url(&HeaderMap::new(), &abs), "https://login.example:4443");
 }
 
 #[test]
@@ -1416,15 +1142,9 @@ fn identity_openid_configuration_document() {
     let root = format!("https://127.0.0.1:8443/{TENANT}");
     assert_eq!(doc["issuer"], format!("{root}/v2.0"));
     assert_eq!(doc["token_endpoint"], format!("{root}/oauth2/v2.0/token"));
-    assert_eq!(
-        doc["authorization_endpoint"],
-        format!("{root}/oauth2/v2.0/authorize")
-    );
+    assert_eq!(doc["authorization_endpoint"], format!("{root}/oauth2/v2.0/authorize"));
     assert_eq!(doc["jwks_uri"], format!("{root}/discovery/v2.0/keys"));
-    assert_eq!(
-        doc["id_token_signing_alg_values_supported"],
-        json!(["RS256"])
-    );
+    assert_eq!(doc["id_token_signing_alg_values_supported"], json!(["RS256"]));
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         json!(["client_secret_post", "client_secret_basic"])
@@ -1464,9 +1184,7 @@ async fn call(state: crate::state::AppState, req: Request<Body>) -> (StatusCode,
     let res = router().with_state(state).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, headers, body)
 }
@@ -1477,9 +1195,7 @@ async fn identity_http_token_endpoint() {
     let req = Request::post(format!("/{TENANT}/oauth2/v2.0/token"))
         .header("host", "127.0.0.1:8080")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(form(&pairs(&cc(
-            "https://graph.microsoft.com/.default",
-        )))))
+        .body(Body::from(form(&pairs(&cc("https://graph.microsoft.com/.default")))))
         .unwrap();
     let (status, headers, body) = call(state.clone(), req).await;
     assert_eq!(status, StatusCode::OK);
@@ -1489,20 +1205,14 @@ async fn identity_http_token_endpoint() {
     assert_eq!(body["expires_in"], 3599);
     assert_eq!(body["ext_expires_in"], 3599);
     let token = body["access_token"].as_str().unwrap();
-    assert!(state
-        .identity
-        .authenticate(state.store.as_ref(), &bearer(token))
-        .await
-        .is_ok());
+    assert!(state.identity.authenticate(state.store.as_ref(), &bearer(token)).await.is_ok());
 
     let correlation = "0f8fad5b-d9cb-469f-a165-70867728950e";
     let req = Request::post(format!("/{TENANT}/oauth2/v2.0/token"))
         .header("host", "127.0.0.1:8080")
         .header("client-request-id", correlation)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(
-            "grant_type=client_credentials&client_id=nope&client_secret=x&scope=x",
-        ))
+        .body(Body::from("grant_type=client_credentials&client_id=nope&client_secret=x&scope=x"))
         .unwrap();
     let (status, headers, body) = call(state, req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -1516,10 +1226,7 @@ async fn identity_http_token_endpoint() {
     assert!(desc.contains(&format!("Correlation ID: {correlation}")));
     assert!(uuid::Uuid::parse_str(body["trace_id"].as_str().unwrap()).is_ok());
     let ts = body["timestamp"].as_str().unwrap();
-    assert!(
-        chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%SZ").is_ok(),
-        "{ts}"
-    );
+    assert!(chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%SZ").is_ok(), "{ts}");
 }
 
 #[tokio::test]
@@ -1533,14 +1240,8 @@ async fn identity_http_discovery() {
     let (status, headers, body) = call(state.clone(), req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/json; charset=utf-8");
-    assert_eq!(
-        body["issuer"],
-        format!("https://127.0.0.1:8443/{TENANT}/v2.0")
-    );
-    assert_eq!(
-        body["jwks_uri"],
-        format!("https://127.0.0.1:8443/{TENANT}/discovery/v2.0/keys")
-    );
+    assert_eq!(body["issuer"], format!("https://127.0.0.1:8443/{TENANT}/v2.0"));
+    assert_eq!(body["jwks_uri"], format!("https://127.0.0.1:8443/{TENANT}/discovery/v2.0/keys"));
 
     let req = Request::get(format!("/{TENANT}/.well-known/openid-configuration"))
         .header("host", "127.0.0.1:8080")
@@ -1557,10 +1258,7 @@ async fn identity_http_discovery() {
     let (status, _, body) = call(state.clone(), req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["keys"][0]["kid"], key_a().kid);
-    assert_eq!(
-        body["keys"][0]["issuer"],
-        format!("http://127.0.0.1:8080/{TENANT}/v2.0")
-    );
+    assert_eq!(body["keys"][0]["issuer"], format!("http://127.0.0.1:8080/{TENANT}/v2.0"));
 
     let req = Request::get("/contoso.example/v2.0/.well-known/openid-configuration")
         .header("host", "127.0.0.1:8080")

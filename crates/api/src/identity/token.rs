@@ -62,12 +62,7 @@ struct AadErrorBody<'a> {
 
 impl AadError {
     fn new(status: StatusCode, error: &'static str, code: u32, message: impl Into<String>) -> Self {
-        AadError {
-            status,
-            error,
-            code,
-            message: message.into(),
-        }
+        AadError { status, error, code, message: message.into() }
     }
 
     /// AADSTS90002. `error` is `invalid_request` on the token endpoint, `invalid_tenant` on
@@ -276,9 +271,7 @@ struct Form {
 
 fn form_decode(s: &str) -> String {
     let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 impl Form {
@@ -320,19 +313,12 @@ fn is_form(headers: &HeaderMap) -> bool {
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 2.3.1).
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -346,11 +332,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 fn secrets_match(presented: &str, expected: &str) -> bool {
     let a = Sha256::digest(presented.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
-        && !expected.is_empty()
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0 && !expected.is_empty()
 }
 
 /// What one requested scope names.
@@ -397,10 +379,9 @@ fn classify_scope(scope: &str) -> ScopeItem {
     }
     let default = permission.eq_ignore_ascii_case(".default");
     match resource {
-        Some(r) if !is_graph_resource(r) => ScopeItem::Other {
-            resource: r.trim_end_matches('/').to_string(),
-            default,
-        },
+        Some(r) if !is_graph_resource(r) => {
+            ScopeItem::Other { resource: r.trim_end_matches('/').to_string(), default }
+        }
         _ if default => ScopeItem::GraphDefault,
         _ => ScopeItem::Graph(permission.to_string()),
     }
@@ -414,11 +395,7 @@ fn all_delegated(app: &Application) -> Vec<String> {
             perms.push(p.clone());
         }
     }
-    perms.sort_by(|a, b| {
-        a.to_ascii_lowercase()
-            .cmp(&b.to_ascii_lowercase())
-            .then(a.cmp(b))
-    });
+    perms.sort_by(|a, b| a.to_ascii_lowercase().cmp(&b.to_ascii_lowercase()).then(a.cmp(b)));
     perms
 }
 
@@ -439,11 +416,7 @@ pub async fn token_response(
         .map_err(store_failure)?
         .ok_or_else(|| AadError::tenant_not_found(tenant, "invalid_request"))?;
     // Anything but a form is a body without parameters, as the identity platform reads it.
-    let form = if is_form(headers) {
-        Form::parse(body)
-    } else {
-        Form { pairs: Vec::new() }
-    };
+    let form = if is_form(headers) { Form::parse(body) } else { Form { pairs: Vec::new() } };
     let grant_type = form.required("grant_type")?;
     let basic = basic_credentials(headers);
     match grant_type {
@@ -464,10 +437,8 @@ fn client_id_and_secrets(
         Some((id, secret)) => (Some(id).filter(|s| !s.is_empty()), Some(secret)),
         None => (None, None),
     };
-    let client_id = body_id
-        .clone()
-        .or(basic_id.clone())
-        .ok_or_else(|| AadError::missing("client_id"))?;
+    let client_id =
+        body_id.clone().or(basic_id.clone()).ok_or_else(|| AadError::missing("client_id"))?;
     let mut secrets: Vec<String> = body_secret.into_iter().collect();
     if let Some(secret) = basic_secret.filter(|s| !s.is_empty()) {
         // A Basic header for another client than the body names cannot authenticate this one.
@@ -496,11 +467,7 @@ async fn find_application(
     tenant: &Tenant,
     client_id: &str,
 ) -> Result<Application, AadError> {
-    let app = match store
-        .application(&tenant.id, client_id)
-        .await
-        .map_err(store_failure)?
-    {
+    let app = match store.application(&tenant.id, client_id).await.map_err(store_failure)? {
         Some(app) => Some(app),
         None if client_id.to_ascii_lowercase() != client_id => store
             .application(&tenant.id, &client_id.to_ascii_lowercase())
@@ -555,10 +522,9 @@ async fn client_credentials(
             ScopeItem::Oidc | ScopeItem::Graph(_) | ScopeItem::Other { default: false, .. } => {
                 return Err(AadError::client_credentials_scope(s))
             }
-            ScopeItem::Other {
-                resource,
-                default: true,
-            } => return Err(AadError::unknown_resource(&resource, tenant)),
+            ScopeItem::Other { resource, default: true } => {
+                return Err(AadError::unknown_resource(&resource, tenant))
+            }
             ScopeItem::Malformed => {
                 return Err(AadError::invalid_scope(
                     s,
@@ -617,16 +583,11 @@ async fn password(
         ));
     }
 
-    let user = store
-        .user(&tenant.id, username)
-        .await
-        .map_err(store_failure)?;
+    let user = store.user(&tenant.id, username).await.map_err(store_failure)?;
     let user = match user {
         Some(u)
             if u.user_principal_name.eq_ignore_ascii_case(username)
-                && u.password
-                    .as_deref()
-                    .is_some_and(|p| secrets_match(password, p)) =>
+                && u.password.as_deref().is_some_and(|p| secrets_match(password, p)) =>
         {
             u
         }
@@ -634,10 +595,7 @@ async fn password(
     };
 
     let granted = all_delegated(&app);
-    if specific
-        .iter()
-        .any(|p| !granted.iter().any(|g| g.eq_ignore_ascii_case(p)))
-    {
+    if specific.iter().any(|p| !granted.iter().any(|g| g.eq_ignore_ascii_case(p))) {
         return Err(AadError::not_consented(&app));
     }
 
@@ -688,10 +646,7 @@ fn json_response(
 ) -> Response {
     let mut res = (status, body).into_response();
     let h = res.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
     h.insert("cache-control", HeaderValue::from_static("no-store"));
     h.insert("pragma", HeaderValue::from_static("no-cache"));
     if let Ok(v) = HeaderValue::from_str(trace_id) {
@@ -710,12 +665,7 @@ pub(super) fn error_response(err: &AadError, headers: &HeaderMap, uri: &Uri) -> 
         client_request_id(headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     tracing::info!(path = %uri.path(), status = err.status.as_u16(), error = err.error,
         code = err.code, %trace_id, "identity request refused");
-    let body = err.body(
-        &base_url(headers, uri),
-        &trace_id,
-        &correlation_id,
-        chrono::Utc::now(),
-    );
+    let body = err.body(&base_url(headers, uri), &trace_id, &correlation_id, chrono::Utc::now());
     json_response(err.status, body.to_string(), &trace_id, &correlation_id)
 }
 
@@ -727,15 +677,9 @@ pub(super) async fn token_endpoint(
     body: Bytes,
 ) -> Response {
     let base = base_url(&headers, &uri);
-    let outcome = token_response(
-        &state.identity,
-        state.store.as_ref(),
-        &base,
-        &tenant,
-        &headers,
-        &body,
-    )
-    .await;
+    let outcome =
+        token_response(&state.identity, state.store.as_ref(), &base, &tenant, &headers, &body)
+            .await;
     match outcome {
         Ok(success) => {
             let trace_id = uuid::Uuid::new_v4().to_string();

@@ -67,7 +67,9 @@ fn bool_param(raw: &str, name: &str) -> ApiResult<bool> {
             return match v.to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                _ => Err(ApiError::bad_request(format!("The query parameter '{name}' must be true or false; got '{v}'."))),
+                _ => Err(ApiError::bad_request(format!(
+                    "The query parameter '{name}' must be true or false; got '{v}'."
+                ))),
             };
         }
     }
@@ -77,7 +79,10 @@ fn bool_param(raw: &str, name: &str) -> ApiResult<bool> {
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::RequestEntityTooLarge, "The request body is larger than the server accepts.")
+            ApiError::new(
+                ErrorCode::RequestEntityTooLarge,
+                "The request body is larger than the server accepts.",
+            )
         } else {
             ApiError::bad_request(format!("The request body could not be read: {e}."))
         }
@@ -166,11 +171,14 @@ async fn publish_teams_app(
     // Permission first (spec 5.7), then the body.
     teamsapps_core::permissions::authorize(Operation::PublishTeamsApp, &p)?;
     let package = zip_body(&headers, &body, s.config.max_package_bytes)?;
-    let options = PublishOptions { requires_review, unique_client_app_id: s.config.unique_client_app_id };
-    let app = catalog::publish_app(s.store.as_ref(), &p, package, options, chrono::Utc::now()).await?;
+    let options =
+        PublishOptions { requires_review, unique_client_app_id: s.config.unique_client_app_id };
+    let app =
+        catalog::publish_app(s.store.as_ref(), &p, package, options, chrono::Utc::now()).await?;
     let ty = metadata::teams_app(v);
     let shaped = ODataQuery::default().shape(&views::teams_app(&app, v), ty, v);
-    let location = format!("{}/{}/appCatalogs/teamsApps/{}", base_url(&headers), v.segment(), app.app.id);
+    let location =
+        format!("{}/{}/appCatalogs/teamsApps/{}", base_url(&headers), v.segment(), app.app.id);
     let mut res = json_response(
         StatusCode::CREATED,
         entity(v.context("appCatalogs/teamsApps/$entity"), shaped),
@@ -193,7 +201,8 @@ async fn list_app_definitions(
 ) -> ApiResult<Response> {
     let ty = metadata::teams_app_definition(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
-    let app = catalog::get_app(s.store.as_ref(), &p, Operation::ListAppDefinitions, &app_id).await?;
+    let app =
+        catalog::get_app(s.store.as_ref(), &p, Operation::ListAppDefinitions, &app_id).await?;
     let items = app
         .definitions
         .iter()
@@ -226,9 +235,14 @@ async fn get_app_definition(
 ) -> ApiResult<Response> {
     let ty = metadata::teams_app_definition(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
-    let (app, def) =
-        catalog::get_definition(s.store.as_ref(), &p, Operation::GetAppDefinition, &app_id, &def_id)
-            .await?;
+    let (app, def) = catalog::get_definition(
+        s.store.as_ref(),
+        &p,
+        Operation::GetAppDefinition,
+        &app_id,
+        &def_id,
+    )
+    .await?;
     let shaped = query.shape(&views::definition(&app, &def, v), ty, v);
     let context = v.context(&format!(
         "appCatalogs/teamsApps('{}')/appDefinitions{}/$entity",
@@ -252,9 +266,11 @@ async fn update_teams_app(
     let body = body_bytes(body)?;
     teamsapps_core::permissions::authorize(Operation::UpdateTeamsApp, &p)?;
     let package = zip_body(&headers, &body, s.config.max_package_bytes)?;
-    let options = PublishOptions { requires_review, unique_client_app_id: s.config.unique_client_app_id };
+    let options =
+        PublishOptions { requires_review, unique_client_app_id: s.config.unique_client_app_id };
     let def =
-        catalog::update_app(s.store.as_ref(), &p, &app_id, package, options, chrono::Utc::now()).await?;
+        catalog::update_app(s.store.as_ref(), &p, &app_id, package, options, chrono::Utc::now())
+            .await?;
     if def.publishing_state == PublishingState::Published {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -263,7 +279,11 @@ async fn update_teams_app(
         .get_app(&p.tenant_id, &app_id)
         .await
         .map_err(teamsapps_core::CoreError::from)?
-        .ok_or_else(|| ApiError::not_found(format!("The Teams app '{app_id}' was not found in the app catalog.")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "The Teams app '{app_id}' was not found in the app catalog."
+            ))
+        })?;
     let ty = metadata::teams_app_definition(v);
     let shaped = ODataQuery::default().shape(&views::definition(&app, &def, v), ty, v);
     let location = format!(
@@ -273,7 +293,8 @@ async fn update_teams_app(
         app.app.id,
         definition_id(&app.app, &def)
     );
-    let context = v.context(&format!("appCatalogs/teamsApps('{}')/appDefinitions/$entity", app.app.id));
+    let context =
+        v.context(&format!("appCatalogs/teamsApps('{}')/appDefinitions/$entity", app.app.id));
     let mut res = json_response(StatusCode::CREATED, entity(context, shaped));
     if let Ok(value) = location.parse() {
         res.headers_mut().insert("location", value);
@@ -301,9 +322,13 @@ async fn review_app_definition(
     let mut state = None;
     for (key, val) in obj {
         if key.eq_ignore_ascii_case("publishingState") {
-            let text = val.as_str().ok_or_else(|| ApiError::bad_request("publishingState must be a string."))?;
+            let text = val
+                .as_str()
+                .ok_or_else(|| ApiError::bad_request("publishingState must be a string."))?;
             state = Some(PublishingState::parse(text).ok_or_else(|| {
-                ApiError::bad_request(format!("publishingState must be 'published' or 'rejected'; got '{text}'."))
+                ApiError::bad_request(format!(
+                    "publishingState must be 'published' or 'rejected'; got '{text}'."
+                ))
             })?);
         } else if !key.starts_with("@odata.") {
             return Err(ApiError::bad_request(format!(
@@ -311,7 +336,8 @@ async fn review_app_definition(
             )));
         }
     }
-    let state = state.ok_or_else(|| ApiError::bad_request("The request body must set publishingState."))?;
+    let state =
+        state.ok_or_else(|| ApiError::bad_request("The request body must set publishingState."))?;
     let if_match = headers
         .get("if-match")
         .and_then(|h| h.to_str().ok())
@@ -329,7 +355,8 @@ async fn review_app_definition(
     .await?;
     let ty = metadata::teams_app_definition(v);
     let shaped = ODataQuery::default().shape(&views::definition(&app, &def, v), ty, v);
-    let context = v.context(&format!("appCatalogs/teamsApps('{}')/appDefinitions/$entity", app.app.id));
+    let context =
+        v.context(&format!("appCatalogs/teamsApps('{}')/appDefinitions/$entity", app.app.id));
     Ok(json_response(StatusCode::OK, entity(context, shaped)))
 }
 

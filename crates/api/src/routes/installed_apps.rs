@@ -33,15 +33,27 @@ pub fn routes() -> Router<AppState> {
             "/users/{user}/teamwork/installedApps/{installation}",
             get(get_user_installed_app).delete(uninstall_app_for_user),
         )
-        .route("/users/{user}/teamwork/installedApps/{installation}/upgrade", post(upgrade_app_for_user))
-        .route("/users/{user}/teamwork/installedApps/{installation}/chat", get(get_user_installed_app_chat))
-        .route("/chats/{chat}/installedApps", get(list_chat_installed_apps).post(install_app_in_chat))
+        .route(
+            "/users/{user}/teamwork/installedApps/{installation}/upgrade",
+            post(upgrade_app_for_user),
+        )
+        .route(
+            "/users/{user}/teamwork/installedApps/{installation}/chat",
+            get(get_user_installed_app_chat),
+        )
+        .route(
+            "/chats/{chat}/installedApps",
+            get(list_chat_installed_apps).post(install_app_in_chat),
+        )
         .route(
             "/chats/{chat}/installedApps/{installation}",
             get(get_chat_installed_app).delete(uninstall_app_in_chat),
         )
         .route("/chats/{chat}/installedApps/{installation}/upgrade", post(upgrade_app_in_chat))
-        .route("/teams/{team}/installedApps", get(list_team_installed_apps).post(install_app_in_team))
+        .route(
+            "/teams/{team}/installedApps",
+            get(list_team_installed_apps).post(install_app_in_team),
+        )
         .route(
             "/teams/{team}/installedApps/{installation}",
             get(get_team_installed_app).delete(uninstall_app_in_team),
@@ -120,10 +132,18 @@ struct Call {
     p: teamsapps_core::principal::Principal,
 }
 
-async fn list(c: Call, scope: Scope, headers: HeaderMap, path: &str, raw: &str) -> ApiResult<Response> {
+async fn list(
+    c: Call,
+    scope: Scope,
+    headers: HeaderMap,
+    path: &str,
+    raw: &str,
+) -> ApiResult<Response> {
     let ty = (scope.ty)(c.v);
     let query = ODataQuery::parse(raw, ty, c.v).map_err(query_error)?;
-    let found = installations::list_installed_apps(c.s.store.as_ref(), &c.p, scope.list, &scope.path).await?;
+    let found =
+        installations::list_installed_apps(c.s.store.as_ref(), &c.p, scope.list, &scope.path)
+            .await?;
     let items = found
         .iter()
         .map(|i| views::installation(i, c.v))
@@ -144,19 +164,31 @@ async fn list(c: Call, scope: Scope, headers: HeaderMap, path: &str, raw: &str) 
 async fn get_one(c: Call, scope: Scope, installation: &str, raw: &str) -> ApiResult<Response> {
     let ty = (scope.ty)(c.v);
     let query = ODataQuery::parse(raw, ty, c.v).map_err(query_error)?;
-    let found =
-        installations::get_installed_app(c.s.store.as_ref(), &c.p, scope.get, &scope.path, installation)
-            .await?;
+    let found = installations::get_installed_app(
+        c.s.store.as_ref(),
+        &c.p,
+        scope.get,
+        &scope.path,
+        installation,
+    )
+    .await?;
     let shaped = query.shape(&views::installation(&found, c.v), ty, c.v);
     let context = c.v.context(&format!("{}{}/$entity", scope.context, query.context_suffix()));
     Ok(json_response(StatusCode::OK, entity(context, shaped)))
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("The request body could not be read: {e}.")))
+    body.map_err(|e| {
+        ApiError::new(ErrorCode::BadRequest, format!("The request body could not be read: {e}."))
+    })
 }
 
-async fn install(c: Call, scope: Scope, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Response> {
+async fn install(
+    c: Call,
+    scope: Scope,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
     let body = body_bytes(body)?;
     authorize(scope.install, &c.p)?;
     let parsed = install_body(json_body(&headers, &body, c.s.config.max_json_bytes)?)?;
@@ -200,7 +232,14 @@ async fn upgrade(
 }
 
 async fn uninstall(c: Call, scope: Scope, installation: &str) -> ApiResult<StatusCode> {
-    installations::uninstall_app(c.s.store.as_ref(), &c.p, scope.uninstall, &scope.path, installation).await?;
+    installations::uninstall_app(
+        c.s.store.as_ref(),
+        &c.p,
+        scope.uninstall,
+        &scope.path,
+        installation,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -301,9 +340,16 @@ async fn get_user_installed_app_chat(
 ) -> ApiResult<Response> {
     let ty = metadata::chat(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
-    let chat =
-        installations::get_installed_app_chat(s.store.as_ref(), &p, &ScopePath::User(id), &installation)
-            .await?;
+    let chat = installations::get_installed_app_chat(
+        s.store.as_ref(),
+        &p,
+        &ScopePath::User(id),
+        &installation,
+    )
+    .await?;
     let shaped = query.shape(&views::app_chat(&chat), ty, v);
-    Ok(json_response(StatusCode::OK, entity(v.context(&format!("chats{}/$entity", query.context_suffix())), shaped)))
+    Ok(json_response(
+        StatusCode::OK,
+        entity(v.context(&format!("chats{}/$entity", query.context_suffix())), shaped),
+    ))
 }

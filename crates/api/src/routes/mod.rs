@@ -20,10 +20,9 @@ use crate::state::AppState;
 pub use response::{base_url, json_response};
 
 fn graph_routes() -> Router<AppState> {
-    app_catalogs::routes().merge(installed_apps::routes()).route(
-        "/$batch",
-        any(|| async { not_implemented("JSON batching ($batch)") }),
-    )
+    app_catalogs::routes()
+        .merge(installed_apps::routes())
+        .route("/$batch", any(|| async { not_implemented("JSON batching ($batch)") }))
 }
 
 fn not_implemented(what: &str) -> ApiError {
@@ -52,8 +51,19 @@ async fn unknown_path(uri: Uri) -> ApiError {
 /// (spec 1.2; real-clients.md): rewrite them to the canonical names before routing.
 fn normalize(mut req: Request) -> Request {
     const NAMES: &[&str] = &[
-        "appCatalogs", "teamsApps", "appDefinitions", "installedApps", "teamwork", "upgrade",
-        "bot", "chat", "users", "chats", "teams", "colorIcon", "outlineIcon",
+        "appCatalogs",
+        "teamsApps",
+        "appDefinitions",
+        "installedApps",
+        "teamwork",
+        "upgrade",
+        "bot",
+        "chat",
+        "users",
+        "chats",
+        "teams",
+        "colorIcon",
+        "outlineIcon",
     ];
     let uri = req.uri();
     let path = uri.path();
@@ -141,7 +151,13 @@ mod tests {
             norm("/v1.0/USERS/abc/TeamWork/installedapps/x/microsoft.graph.upgrade"),
             "/v1.0/users/abc/teamwork/installedApps/x/upgrade"
         );
-        assert_eq!(norm("/v1.0/appcatalogs/teamsapps/?$top=1"), "/v1.0/appCatalogs/teamsApps?$top=1");
-        assert_eq!(norm("/v1.0/chats/19%3Aa%40thread.v2/installedApps"), "/v1.0/chats/19%3Aa%40thread.v2/installedApps");
+        assert_eq!(
+            norm("/v1.0/appcatalogs/teamsapps/?$top=1"),
+            "/v1.0/appCatalogs/teamsApps?$top=1"
+        );
+        assert_eq!(
+            norm("/v1.0/chats/19%3Aa%40thread.v2/installedApps"),
+            "/v1.0/chats/19%3Aa%40thread.v2/installedApps"
+        );
     }
 }

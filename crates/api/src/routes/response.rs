@@ -39,7 +39,8 @@ pub fn base_url(headers: &HeaderMap) -> String {
 }
 
 fn decode_skip_token(token: &str) -> ApiResult<usize> {
-    let bad = || ApiError::bad_request("The $skiptoken is not valid; use the @odata.nextLink as given.");
+    let bad =
+        || ApiError::bad_request("The $skiptoken is not valid; use the @odata.nextLink as given.");
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     raw.strip_prefix("skip:").and_then(|n| n.parse().ok()).ok_or_else(bad)
@@ -72,13 +73,16 @@ impl Page<'_> {
             out.insert("@odata.count".into(), Value::from(total));
         }
         if next < total && self.query.top.is_some() {
-            let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("skip:{next}"));
+            let token =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("skip:{next}"));
             let kept: Vec<&str> = self
                 .raw_query
                 .split('&')
                 .filter(|kv| {
                     let key = kv.split('=').next().unwrap_or_default();
-                    !key.eq_ignore_ascii_case("$skiptoken") && !key.eq_ignore_ascii_case("%24skiptoken") && !kv.is_empty()
+                    !key.eq_ignore_ascii_case("$skiptoken")
+                        && !key.eq_ignore_ascii_case("%24skiptoken")
+                        && !kv.is_empty()
                 })
                 .collect();
             let mut q = kept.join("&");
