@@ -29,6 +29,13 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, message)
     }
     pub fn method_not_allowed(allow: &str) -> Self {
+        if allow.is_empty() {
+            // The router adds `Allow` itself once the response leaves it.
+            return Self::new(
+                ErrorCode::MethodNotAllowed,
+                "The HTTP method is not supported on this resource.",
+            );
+        }
         let mut e = Self::new(
             ErrorCode::MethodNotAllowed,
             format!("The HTTP method is not supported on this resource. Allowed: {allow}."),

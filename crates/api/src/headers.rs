@@ -40,6 +40,18 @@ pub async fn graph_headers(mut req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
 
     let now = chrono::Utc::now();
+    // The router answers unrouted methods with a bare 405: give it Graph's envelope.
+    if res.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED
+        && res.extensions().get::<ApiError>().is_none()
+    {
+        let allow = res
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        res.extensions_mut().insert(ApiError::method_not_allowed(&allow));
+    }
     if let Some(err) = res.extensions_mut().remove::<ApiError>() {
         let body = error_body(
             err.code,
