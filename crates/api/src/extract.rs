@@ -89,13 +89,15 @@ pub fn json_body(headers: &HeaderMap, body: &[u8], max: usize) -> ApiResult<Opti
 pub fn zip_body<'a>(headers: &HeaderMap, body: &'a [u8], max: usize) -> ApiResult<&'a [u8]> {
     match content_type(headers).as_deref() {
         Some("application/zip") | Some("application/x-zip-compressed") => {}
-        other => return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!(
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
                 "Content-Type '{}' is not supported; upload the app package as application/zip.",
                 other.unwrap_or("none")
             ),
-        )),
+            ))
+        }
     }
     if body.is_empty() {
         return Err(ApiError::bad_request(

@@ -20,9 +20,22 @@ use crate::state::AppState;
 pub use response::{base_url, json_response};
 
 fn graph_routes() -> Router<AppState> {
+    // Documented neighbours we do not serve yet answer so, instead of a bare 404.
+    let later = |what: &'static str| any(move || async move { not_implemented(what) });
     app_catalogs::routes()
         .merge(installed_apps::routes())
-        .route("/$batch", any(|| async { not_implemented("JSON batching ($batch)") }))
+        .route("/$batch", later("JSON batching ($batch)"))
+        .route("/me/{*rest}", later("the /me aliases (use /users/{id})"))
+        .route(
+            "/users/{user}/chats/{*rest}",
+            later("the /users/{id}/chats aliases (use /chats/{id})"),
+        )
+        .route(
+            "/users/{user}/joinedTeams/{*rest}",
+            later("the joinedTeams aliases (use /teams/{id})"),
+        )
+        .route("/groups/{*rest}", later("the /groups/{id}/team aliases (use /teams/{id})"))
+        .route("/teamwork/{*rest}", later("teamwork settings (teamsAppSettings)"))
 }
 
 fn not_implemented(what: &str) -> ApiError {
