@@ -11,7 +11,8 @@ use teamsapps_wire::error::{ErrorCode, InnerExtra};
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
-    pub extra: Option<InnerExtra>,
+    /// Boxed: rare, and it would make every `Result<_, ApiError>` large.
+    pub extra: Option<Box<InnerExtra>>,
     /// Extra response headers (e.g. `Allow` on 405).
     pub headers: Vec<(&'static str, String)>,
 }
@@ -73,11 +74,11 @@ impl From<CoreError> for ApiError {
                     .collect::<Vec<_>>()
                     .join("; ");
                 let mut e = ApiError::new(ErrorCode::BadRequest, joined.clone());
-                e.extra = Some(InnerExtra {
+                e.extra = Some(Box::new(InnerExtra {
                     code: Some("UnableToParseTeamsAppManifest".into()),
                     message: Some(joined),
                     details,
-                });
+                }));
                 e
             }
             CoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),

@@ -56,7 +56,7 @@ pub async fn graph_headers(mut req: Request, next: Next) -> Response {
         let body = error_body(
             err.code,
             &err.message,
-            err.extra.as_ref(),
+            err.extra.as_deref(),
             &error_date(now),
             &request_id,
             &client_request_id,

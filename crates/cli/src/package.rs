@@ -50,13 +50,12 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 
 /// A valid RGBA PNG of one colour (zlib with stored blocks: no compression library needed).
 pub fn png(size: u32, rgba: [u8; 4]) -> Vec<u8> {
-    let mut raw = Vec::new();
+    // Each scanline: filter byte 0 (none), then the pixels.
+    let mut line = vec![0u8];
     for _ in 0..size {
-        raw.push(0); // filter: none
-        for _ in 0..size {
-            raw.extend_from_slice(&rgba);
-        }
+        line.extend_from_slice(&rgba);
     }
+    let raw: Vec<u8> = line.iter().copied().cycle().take(line.len() * size as usize).collect();
     let mut z = vec![0x78, 0x01];
     let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
     for (i, block) in blocks.iter().enumerate() {
