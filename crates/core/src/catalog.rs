@@ -48,7 +48,12 @@ fn require_admin(principal: &Principal, what: &str) -> CoreResult<()> {
 pub async fn list_apps(store: &dyn Store, principal: &Principal) -> CoreResult<Vec<CatalogApp>> {
     authorize(Operation::ListTeamsApps, principal)?;
     let apps = store.list_apps(&principal.tenant_id).await?;
-    Ok(apps.into_iter().filter_map(|a| restrict(principal, a)).collect())
+    // Sideloaded apps show in installation expansions, not in the catalog list (spec 3.1 [U]).
+    Ok(apps
+        .into_iter()
+        .filter(|a| a.app.distribution_method != DistributionMethod::Sideloaded)
+        .filter_map(|a| restrict(principal, a))
+        .collect())
 }
 
 /// Get app, list definitions and get definition share this lookup; `op` names which.
@@ -246,7 +251,8 @@ pub async fn update_app(
     }
     let state = state_for(principal, options.requires_review)?;
     let package = manifest::parse_package(package)?;
-    if app.app.external_id.as_deref() != Some(package.manifest_id.as_str()) {
+    if !app.app.external_id.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&package.manifest_id))
+    {
         return Err(CoreError::BadRequest(format!(
             "The manifest id '{}' does not match the app's manifest id '{}'. The manifest id must not change across updates.",
             package.manifest_id,
@@ -367,7 +373,7 @@ pub async fn delete_definition(
     app_id: &str,
     def_id: &str,
 ) -> CoreResult<()> {
-    authorize(Operation::DeleteAppDefinition, principal)?;
+    let access = authorize(Operation::DeleteAppDefinition, principal)?;
     let tenant = &principal.tenant_id;
     let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     let def = find_definition(&app, def_id)?;
@@ -378,12 +384,21 @@ pub async fn delete_definition(
         )));
     }
     let own = def.created_by.is_some() && def.created_by.as_deref() == principal.user_id();
-    if !principal.is_admin && !own {
+    // Others' submissions need an admin holding more than AppCatalog.Submit (spec 3.6).
+    let beyond_submit = access.held.iter().any(|g| g.permission != "AppCatalog.Submit");
+    if !own && !(principal.is_admin && beyond_submit) {
         return Err(CoreError::Forbidden(
-            "Only administrators can cancel other users' submissions; AppCatalog.Submit cancels the caller's own pending submissions only.".into(),
+            "AppCatalog.Submit cancels only the caller's own pending submissions; cancelling another user's needs an administrator with AppCatalog.ReadWrite.All.".into(),
         ));
     }
-    if !store.delete_definition(tenant, app_id, &def.version, PublishingState::Submitted).await? {
+    // Cancelling the only definition of a never-published app removes the app, so its
+    // manifest id is free again.
+    let removed = if app.definitions.len() == 1 {
+        store.delete_app(tenant, app_id).await?
+    } else {
+        store.delete_definition(tenant, app_id, &def.version, PublishingState::Submitted).await?
+    };
+    if !removed {
         return Err(definition_not_found(def_id));
     }
     tracing::info!(tenant, app_id, version = %def.version, "cancelled submission");

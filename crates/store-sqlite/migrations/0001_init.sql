@@ -66,10 +66,12 @@ CREATE TABLE apps (
     external_id         TEXT,                   -- manifest id; NULL for store apps
     distribution_method TEXT NOT NULL
         CHECK (distribution_method IN ('store', 'organization', 'sideloaded')),
-    PRIMARY KEY (tenant_id, id),
-    -- NULLs are distinct in a UNIQUE constraint: any number of store apps per tenant.
-    UNIQUE (tenant_id, external_id)
+    PRIMARY KEY (tenant_id, id)
 ) STRICT;
+
+-- Manifest ids are GUIDs: unique per tenant whatever their letter case. NULLs are distinct in
+-- a unique index: any number of store apps per tenant.
+CREATE UNIQUE INDEX apps_external_id ON apps (tenant_id, lower(external_id));
 
 CREATE TABLE definitions (
     tenant_id            TEXT NOT NULL,

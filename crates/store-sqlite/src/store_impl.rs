@@ -353,7 +353,7 @@ impl Store for SqliteStore {
                 concat!(
                     "SELECT ",
                     app_cols!(),
-                    " FROM apps WHERE tenant_id = ?1 AND external_id = ?2"
+                    " FROM apps WHERE tenant_id = ?1 AND lower(external_id) = lower(?2)"
                 ),
                 params![tenant_id, external_id],
                 rows::app,
@@ -381,7 +381,7 @@ impl Store for SqliteStore {
                 if exists(
                     c,
                     WHAT,
-                    "SELECT 1 FROM apps WHERE tenant_id = ?1 AND external_id = ?2",
+                    "SELECT 1 FROM apps WHERE tenant_id = ?1 AND lower(external_id) = lower(?2)",
                     params![app.tenant_id, external_id],
                 )? {
                     return Err(StoreError::Conflict("external_id"));

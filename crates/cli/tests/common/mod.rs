@@ -17,7 +17,8 @@ pub const MEGAN: &str = "5b649834-7412-4cce-9e69-176e95a394f5"; // admin
 pub const ADELE: &str = "8b081ef6-4792-4def-b2c9-c363a1bf41d5";
 pub const LEE: &str = "c3a8e7b0-1111-4a2b-9c3d-000000000003"; // in no chat or team
 pub const CHAT: &str = "19:ea28e88c00e94c7786b065394a61f296@thread.v2";
-pub const MEETING_CHAT: &str = "19:meeting_NjQ2ZmM1YTAtMDRlZS00ZGRmLWE2NGQtMjM1ZjM5MDliZGI4@thread.v2";
+pub const MEETING_CHAT: &str =
+    "19:meeting_NjQ2ZmM1YTAtMDRlZS00ZGRmLWE2NGQtMjM1ZjM5MDliZGI4@thread.v2";
 pub const TEAM: &str = "6903fa93-605b-43ef-920e-77c4729f8258";
 pub const ROLLOUT: (&str, &str) = ("11111111-1111-4111-8111-111111111111", "rollout-secret");
 pub const READER: (&str, &str) = ("22222222-2222-4222-8222-222222222222", "reader-secret");
@@ -76,7 +77,10 @@ impl Server {
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| {
-                panic!("no listening line: {line:?}\n{}", std::fs::read_to_string(&stderr_log).unwrap_or_default())
+                panic!(
+                    "no listening line: {line:?}\n{}",
+                    std::fs::read_to_string(&stderr_log).unwrap_or_default()
+                )
             })
             .to_string();
         Server {
@@ -153,7 +157,13 @@ impl Server {
         self.app_token_in(TENANT, app).await
     }
 
-    pub async fn user_token_in(&self, tenant: &str, app: (&str, &str), upn: &str, password: &str) -> String {
+    pub async fn user_token_in(
+        &self,
+        tenant: &str,
+        app: (&str, &str),
+        upn: &str,
+        password: &str,
+    ) -> String {
         let (status, body) = self
             .token_raw(
                 tenant,
@@ -238,7 +248,8 @@ impl Server {
     }
 
     pub async fn post_zip(&self, token: &str, path: &str, zip: Vec<u8>) -> Resp {
-        self.send(reqwest::Method::POST, Some(token), path, Some(("application/zip", zip)), &[]).await
+        self.send(reqwest::Method::POST, Some(token), path, Some(("application/zip", zip)), &[])
+            .await
     }
 
     /// Publishes a package as the admin (no review) and returns the created teamsApp.
@@ -251,7 +262,11 @@ impl Server {
     /// Publishes a new version as the admin (no review): 204.
     pub async fn update(&self, admin: &str, app_id: &str, manifest: &Value) {
         let r = self
-            .post_zip(admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}/appDefinitions"), package(manifest))
+            .post_zip(
+                admin,
+                &format!("/v1.0/appCatalogs/teamsApps/{app_id}/appDefinitions"),
+                package(manifest),
+            )
             .await;
         assert_eq!(r.status, 204, "{}", r.body);
     }
@@ -352,7 +367,9 @@ pub fn bind(app_id: &str) -> Value {
 pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
