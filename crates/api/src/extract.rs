@@ -243,22 +243,26 @@ fn bound_app_id(bind: &str) -> ApiResult<String> {
         }
         _ => &segments[..],
     };
-    match segments {
+    // `appCatalogs/teamsApps/{id}` or the OData key form `appCatalogs/teamsApps('{id}')`.
+    let raw_id = match segments {
         [a, b, id]
-            if a.eq_ignore_ascii_case("appCatalogs")
-                && b.eq_ignore_ascii_case("teamsApps")
-                && !id.is_empty() =>
+            if a.eq_ignore_ascii_case("appCatalogs") && b.eq_ignore_ascii_case("teamsApps") =>
         {
-            let decoded =
-                percent_encoding::percent_decode_str(id).decode_utf8().map_err(|_| bad())?;
-            let id = decoded.trim_start_matches("('").trim_end_matches("')").to_string();
-            if id.is_empty() {
-                return Err(bad());
-            }
-            Ok(id)
+            *id
         }
-        _ => Err(bad()),
+        [a, b] if a.eq_ignore_ascii_case("appCatalogs") => {
+            let key =
+                b.get(..10).filter(|p| p.eq_ignore_ascii_case("teamsApps(")).ok_or_else(bad)?;
+            b[key.len()..].strip_suffix(')').ok_or_else(bad)?
+        }
+        _ => return Err(bad()),
+    };
+    let decoded = percent_encoding::percent_decode_str(raw_id).decode_utf8().map_err(|_| bad())?;
+    let id = decoded.trim_start_matches('\'').trim_end_matches('\'').to_string();
+    if id.is_empty() || id.contains(['/', '(', ')']) {
+        return Err(bad());
     }
+    Ok(id)
 }
 
 /// The upgrade body: absent, `{}`, or `{"consentedPermissionSet": …}`.

@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use teamsapps_wire::error::{error_body, error_date};
+use teamsapps_wire::error::{error_body, error_date, ErrorCode};
 use teamsapps_wire::odata::{JSON_CONTENT_TYPE, ODATA_VERSION};
 
 use crate::error::ApiError;
@@ -51,6 +51,31 @@ pub async fn graph_headers(mut req: Request, next: Next) -> Response {
             .unwrap_or_default()
             .to_string();
         res.extensions_mut().insert(ApiError::method_not_allowed(&allow));
+    }
+    // Any other framework rejection (e.g. a path that is not UTF-8) leaves as plain text:
+    // give it Graph's envelope, keeping its explanation.
+    if res.status().is_client_error() && res.extensions().get::<ApiError>().is_none() {
+        let is_json = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            let status = res.status();
+            let body = std::mem::take(res.body_mut());
+            let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&text).trim().to_string();
+            let code = match status.as_u16() {
+                404 => ErrorCode::NotFound,
+                413 => ErrorCode::RequestEntityTooLarge,
+                415 => ErrorCode::UnsupportedMediaType,
+                _ => ErrorCode::BadRequest,
+            };
+            let message =
+                if text.is_empty() { "The request is not valid.".to_string() } else { text };
+            *res.status_mut() = axum::http::StatusCode::from_u16(code.status()).unwrap_or(status);
+            res.extensions_mut().insert(ApiError::new(code, message));
+        }
     }
     if let Some(err) = res.extensions_mut().remove::<ApiError>() {
         let body = error_body(

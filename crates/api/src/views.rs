@@ -18,15 +18,6 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     format!("{}.{:07}Z", t.format("%Y-%m-%dT%H:%M:%S"), t.nanosecond() % 1_000_000_000 / 100)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_have_seven_fractional_digits() {
-        let t = chrono::DateTime::parse_from_rfc3339("2020-11-23T21:36:00.943744512Z").unwrap();
-        assert_eq!(super::timestamp(t.into()), "2020-11-23T21:36:00.9437445Z");
-    }
-}
-
 pub fn permission_set(perms: &[ResourceSpecificPermission]) -> Value {
     let list: Vec<Value> = perms
         .iter()
@@ -134,4 +125,13 @@ pub fn installation(item: &InstalledApp, v: ApiVersion) -> Value {
         m.insert("chat".into(), chat.as_ref().map_or(Value::Null, app_chat));
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_have_seven_fractional_digits() {
+        let t = chrono::DateTime::parse_from_rfc3339("2020-11-23T21:36:00.943744512Z").unwrap();
+        assert_eq!(super::timestamp(t.into()), "2020-11-23T21:36:00.9437445Z");
+    }
 }

@@ -144,11 +144,8 @@ fn public_key_der_and_pem(n: &[u8], e: &[u8]) -> (Vec<u8>, String) {
     bit_string.extend(rsa_key);
     let alg = der(
         0x30,
-        &[
-            der(0x06, &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01]),
-            vec![0x05, 0x00],
-        ]
-        .concat(),
+        &[der(0x06, &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01]), vec![0x05, 0x00]]
+            .concat(),
     );
     let spki = der(0x30, &[alg, der(0x03, &bit_string)].concat());
     let b64 = STANDARD.encode(&spki);
@@ -161,11 +158,20 @@ fn public_key_der_and_pem(n: &[u8], e: &[u8]) -> (Vec<u8>, String) {
     (spki, pem)
 }
 
-fn assert_aad_error(status: reqwest::StatusCode, body: &Value, want_status: u16, error: &str, code: u32) {
+fn assert_aad_error(
+    status: reqwest::StatusCode,
+    body: &Value,
+    want_status: u16,
+    error: &str,
+    code: u32,
+) {
     assert_eq!(status.as_u16(), want_status, "{body}");
     assert_eq!(body["error"], error, "{body}");
     let desc = body["error_description"].as_str().unwrap_or_else(|| panic!("{body}"));
-    assert!(desc.starts_with(&format!("AADSTS{code}:")), "description {desc:?} should start with AADSTS{code}");
+    assert!(
+        desc.starts_with(&format!("AADSTS{code}:")),
+        "description {desc:?} should start with AADSTS{code}"
+    );
     let codes = body["error_codes"].as_array().unwrap_or_else(|| panic!("error_codes: {body}"));
     assert!(codes.iter().any(|c| c.as_u64() == Some(code as u64)), "{body}");
     for key in ["timestamp", "trace_id", "correlation_id"] {
@@ -434,7 +440,12 @@ async fn token_errors_carry_aadsts_codes_in_the_identity_platform_shape() {
         .client
         .post(s.url(&format!("/{TENANT}/oauth2/v2.0/token")))
         .header("client-request-id", crid)
-        .form(&[("grant_type", "client_credentials"), ("client_id", ROLLOUT.0), ("client_secret", "bad"), scope])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", ROLLOUT.0),
+            ("client_secret", "bad"),
+            scope,
+        ])
         .send()
         .await
         .unwrap();
@@ -580,7 +591,8 @@ async fn graph_answers_every_missing_or_forged_token_with_401_invalid_authentica
 
     // Payload tampered (more roles; another tenant's id; a later exp), original signature kept.
     let mut more_roles = claims.clone();
-    more_roles["roles"] = json!(["AppCatalog.ReadWrite.All", "TeamsAppInstallation.ReadWriteForUser.All"]);
+    more_roles["roles"] =
+        json!(["AppCatalog.ReadWrite.All", "TeamsAppInstallation.ReadWriteForUser.All"]);
     let mut later_exp = claims.clone();
     later_exp["exp"] = json!(claims["exp"].as_i64().unwrap() + 86_400);
     let mut expired = claims.clone();
@@ -601,7 +613,10 @@ async fn graph_answers_every_missing_or_forged_token_with_401_invalid_authentica
 
     let cases: Vec<(&str, Option<String>)> = vec![
         ("no Authorization header", None),
-        ("Basic scheme", Some(format!("Basic {}", STANDARD.encode(format!("{}:{}", ROLLOUT.0, ROLLOUT.1))))),
+        (
+            "Basic scheme",
+            Some(format!("Basic {}", STANDARD.encode(format!("{}:{}", ROLLOUT.0, ROLLOUT.1)))),
+        ),
         ("Bearer without token", Some("Bearer".into())),
         ("Bearer with blanks", Some("Bearer    ".into())),
         ("garbage token", Some("Bearer garbage".into())),
@@ -610,12 +625,21 @@ async fn graph_answers_every_missing_or_forged_token_with_401_invalid_authentica
         ("alg none", Some(format!("Bearer {alg_none}"))),
         ("alg none with the original signature", Some(format!("Bearer {alg_none}{signature}"))),
         ("HS256 with the PEM public key", Some(format!("Bearer {}", hs(pem.as_bytes())))),
-        ("HS256 with the PEM without final newline", Some(format!("Bearer {}", hs(pem.trim_end().as_bytes())))),
+        (
+            "HS256 with the PEM without final newline",
+            Some(format!("Bearer {}", hs(pem.trim_end().as_bytes()))),
+        ),
         ("HS256 with the DER public key", Some(format!("Bearer {}", hs(&spki_der)))),
         ("HS256 with the modulus", Some(format!("Bearer {}", hs(&n)))),
         ("HS256 with the JWK JSON", Some(format!("Bearer {}", hs(jwk.to_string().as_bytes())))),
-        ("payload with more roles, original signature", Some(format!("Bearer {}", tampered(&more_roles)))),
-        ("payload with later exp, original signature", Some(format!("Bearer {}", tampered(&later_exp)))),
+        (
+            "payload with more roles, original signature",
+            Some(format!("Bearer {}", tampered(&more_roles))),
+        ),
+        (
+            "payload with later exp, original signature",
+            Some(format!("Bearer {}", tampered(&later_exp))),
+        ),
         ("expired payload, original signature", Some(format!("Bearer {}", tampered(&expired)))),
         ("signature of another token", Some(format!("Bearer {swapped}"))),
         ("signature stripped", Some(format!("Bearer {}.{}.", parts[0], parts[1]))),
@@ -662,7 +686,9 @@ async fn a_token_of_tenant_b_sees_nothing_of_tenant_a() {
     let mid = new_manifest_id();
     let app = s.publish(&admin, &manifest(&mid, "1.0.0")).await;
     let app_id = app["id"].as_str().unwrap().to_string();
-    let r = s.post_json(&rollout, &format!("/v1.0/users/{ADELE}/teamwork/installedApps"), &bind(&app_id)).await;
+    let r = s
+        .post_json(&rollout, &format!("/v1.0/users/{ADELE}/teamwork/installedApps"), &bind(&app_id))
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let list = s.get(&rollout, &format!("/v1.0/users/{ADELE}/teamwork/installedApps")).await;
     let installation = list.body["value"][0]["id"].as_str().unwrap().to_string();
@@ -676,19 +702,25 @@ async fn a_token_of_tenant_b_sees_nothing_of_tenant_a() {
     r.assert_error(404, "NotFound");
     let r = s.get(&fab, "/v1.0/users/adele@contoso.example/teamwork/installedApps").await;
     r.assert_error(404, "NotFound");
-    let r = s.get(&fab, &format!("/v1.0/users/{ADELE}/teamwork/installedApps/{installation}")).await;
+    let r =
+        s.get(&fab, &format!("/v1.0/users/{ADELE}/teamwork/installedApps/{installation}")).await;
     r.assert_error(404, "NotFound");
-    let r = s.post_json(&fab, &format!("/v1.0/users/{ADELE}/teamwork/installedApps"), &bind(&app_id)).await;
+    let r = s
+        .post_json(&fab, &format!("/v1.0/users/{ADELE}/teamwork/installedApps"), &bind(&app_id))
+        .await;
     r.assert_error(404, "NotFound");
 
     // Tenant B's catalog does not contain tenant A's apps.
     let r = s.get(&fab, "/v1.0/appCatalogs/teamsApps").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let ids: Vec<&str> = r.body["value"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
+    let ids: Vec<&str> =
+        r.body["value"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
     assert!(!ids.contains(&app_id.as_str()), "tenant A's app visible to tenant B: {ids:?}");
-    let externals: Vec<&Value> = r.body["value"].as_array().unwrap().iter().map(|a| &a["externalId"]).collect();
+    let externals: Vec<&Value> =
+        r.body["value"].as_array().unwrap().iter().map(|a| &a["externalId"]).collect();
     assert!(!externals.contains(&&json!(mid)), "{}", r.body);
-    let r = s.get(&fab, &format!("/v1.0/appCatalogs/teamsApps?$filter=externalId eq '{mid}'")).await;
+    let r =
+        s.get(&fab, &format!("/v1.0/appCatalogs/teamsApps?$filter=externalId eq '{mid}'")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["value"], json!([]));
     let r = s.get(&fab, &format!("/v1.0/appCatalogs/teamsApps/{app_id}")).await;
@@ -717,7 +749,9 @@ async fn a_token_of_tenant_b_sees_nothing_of_tenant_a() {
     assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS"), "{body}");
 
     // Tenant A still sees its app and installation.
-    let r = s.get(&rollout, &format!("/v1.0/users/{ADELE}/teamwork/installedApps/{installation}")).await;
+    let r = s
+        .get(&rollout, &format!("/v1.0/users/{ADELE}/teamwork/installedApps/{installation}"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s.get(&rollout, &format!("/v1.0/appCatalogs/teamsApps/{app_id}")).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -834,7 +868,8 @@ const CHAT_WRITE_A: &[&str] = &[
     "ReadWriteAndConsentSelfForChat.All",
     "ReadWriteForChat.All",
 ];
-const CHAT_DELETE_D: &[&str] = &["ReadWriteSelfForChat", "ManageSelectedForChat", "ReadWriteForChat"];
+const CHAT_DELETE_D: &[&str] =
+    &["ReadWriteSelfForChat", "ManageSelectedForChat", "ReadWriteForChat"];
 const CHAT_DELETE_A: &[&str] = &[
     "ReadWriteSelfForChat.All",
     "=Chat.Manage.Chat",
@@ -955,16 +990,24 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
     let mid = new_manifest_id();
     let app = s.publish(&admin, &manifest(&mid, "1.0.0")).await;
     let app_id = app["id"].as_str().unwrap().to_string();
-    let r = s.get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
+    let r = s
+        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let def_id = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let sub_mid = new_manifest_id();
     let r = s
-        .post_zip(&admin, "/v1.0/appCatalogs/teamsApps?requiresReview=true", package(&manifest(&sub_mid, "1.0.0")))
+        .post_zip(
+            &admin,
+            "/v1.0/appCatalogs/teamsApps?requiresReview=true",
+            package(&manifest(&sub_mid, "1.0.0")),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let sub_app = r.body["id"].as_str().unwrap().to_string();
-    let r = s.get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{sub_app}?$expand=appDefinitions")).await;
+    let r = s
+        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{sub_app}?$expand=appDefinitions"))
+        .await;
     let sub_def = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let etag = r.body["appDefinitions"][0]["@odata.etag"].as_str().unwrap_or("*").to_string();
 
@@ -987,32 +1030,240 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
     let cat = "/v1.0/appCatalogs/teamsApps";
 
     let rows = vec![
-        OpRow { op: "ListTeamsApps", method: Method::GET, path: cat.to_string(), body: None, headers: vec![], delegated: CATALOG_READ_D, application: Some(CATALOG_READ_A) },
-        OpRow { op: "GetTeamsApp", method: Method::GET, path: format!("{cat}/{app_id}"), body: None, headers: vec![], delegated: CATALOG_READ_D, application: Some(CATALOG_READ_A) },
-        OpRow { op: "ListAppDefinitions", method: Method::GET, path: format!("{cat}/{app_id}/appDefinitions"), body: None, headers: vec![], delegated: CATALOG_READ_D, application: Some(CATALOG_READ_A) },
-        OpRow { op: "GetAppDefinition", method: Method::GET, path: format!("{cat}/{app_id}/appDefinitions/{def_id}"), body: None, headers: vec![], delegated: CATALOG_READ_D, application: Some(CATALOG_READ_A) },
-        OpRow { op: "PublishTeamsApp", method: Method::POST, path: cat.to_string(), body: zip("1.0.0", &new_manifest_id()), headers: vec![], delegated: CATALOG_WRITE_D, application: None },
-        OpRow { op: "UpdateTeamsApp", method: Method::POST, path: format!("{cat}/{app_id}/appDefinitions"), body: zip("2.0.0", &mid), headers: vec![], delegated: CATALOG_WRITE_D, application: None },
-        OpRow { op: "ReviewAppDefinition", method: Method::PATCH, path: format!("{cat}/{sub_app}/appDefinitions/{sub_def}"), body: json_body(json!({"publishingState": "published"})), headers: vec![("if-match", etag.clone())], delegated: REVIEW_D, application: None },
-        OpRow { op: "DeleteTeamsApp", method: Method::DELETE, path: format!("{cat}/{app_id}"), body: None, headers: vec![], delegated: DELETE_APP_D, application: None },
-        OpRow { op: "DeleteAppDefinition", method: Method::DELETE, path: format!("{cat}/{sub_app}/appDefinitions/{sub_def}"), body: None, headers: vec![], delegated: CATALOG_WRITE_D, application: None },
-        OpRow { op: "GetTeamworkBot", method: Method::GET, path: format!("{cat}/{app_id}/appDefinitions/{def_id}/bot"), body: None, headers: vec![], delegated: BOT_D, application: Some(CATALOG_READ_A) },
-        OpRow { op: "ListUserInstalledApps", method: Method::GET, path: user.clone(), body: None, headers: vec![], delegated: USER_READ_D, application: Some(USER_READ_A) },
-        OpRow { op: "GetUserInstalledApp", method: Method::GET, path: format!("{user}/{ui}"), body: None, headers: vec![], delegated: USER_READ_D, application: Some(USER_READ_A) },
-        OpRow { op: "InstallAppForUser", method: Method::POST, path: user.clone(), body: json_body(bind(&other_id)), headers: vec![], delegated: USER_WRITE_D, application: Some(USER_WRITE_A) },
-        OpRow { op: "UpgradeAppForUser", method: Method::POST, path: format!("{user}/{ui}/upgrade"), body: None, headers: vec![], delegated: USER_WRITE_D, application: Some(USER_WRITE_A) },
-        OpRow { op: "UninstallAppForUser", method: Method::DELETE, path: format!("{user}/{ui}"), body: None, headers: vec![], delegated: USER_DELETE_D, application: Some(USER_DELETE_A) },
-        OpRow { op: "GetUserInstalledAppChat", method: Method::GET, path: format!("{user}/{ui}/chat"), body: None, headers: vec![], delegated: USER_READ_D, application: Some(USER_READ_A) },
-        OpRow { op: "ListChatInstalledApps", method: Method::GET, path: chat.clone(), body: None, headers: vec![], delegated: CHAT_READ_D, application: Some(CHAT_READ_A) },
-        OpRow { op: "GetChatInstalledApp", method: Method::GET, path: format!("{chat}/{ci}"), body: None, headers: vec![], delegated: CHAT_READ_D, application: Some(CHAT_READ_A) },
-        OpRow { op: "InstallAppInChat", method: Method::POST, path: chat.clone(), body: json_body(bind(&other_id)), headers: vec![], delegated: CHAT_WRITE_D, application: Some(CHAT_WRITE_A) },
-        OpRow { op: "UpgradeAppInChat", method: Method::POST, path: format!("{chat}/{ci}/upgrade"), body: None, headers: vec![], delegated: CHAT_WRITE_D, application: Some(CHAT_WRITE_A) },
-        OpRow { op: "UninstallAppInChat", method: Method::DELETE, path: format!("{chat}/{ci}"), body: None, headers: vec![], delegated: CHAT_DELETE_D, application: Some(CHAT_DELETE_A) },
-        OpRow { op: "ListTeamInstalledApps", method: Method::GET, path: team.clone(), body: None, headers: vec![], delegated: TEAM_LIST_D, application: Some(TEAM_READ_A) },
-        OpRow { op: "GetTeamInstalledApp", method: Method::GET, path: format!("{team}/{ti}"), body: None, headers: vec![], delegated: TEAM_GET_D, application: Some(TEAM_READ_A) },
-        OpRow { op: "InstallAppInTeam", method: Method::POST, path: team.clone(), body: json_body(bind(&other_id)), headers: vec![], delegated: TEAM_WRITE_D, application: Some(TEAM_WRITE_A) },
-        OpRow { op: "UpgradeAppInTeam", method: Method::POST, path: format!("{team}/{ti}/upgrade"), body: json_body(json!({})), headers: vec![], delegated: TEAM_WRITE_D, application: Some(TEAM_WRITE_A) },
-        OpRow { op: "UninstallAppInTeam", method: Method::DELETE, path: format!("{team}/{ti}"), body: None, headers: vec![], delegated: TEAM_DELETE_D, application: Some(TEAM_DELETE_A) },
+        OpRow {
+            op: "ListTeamsApps",
+            method: Method::GET,
+            path: cat.to_string(),
+            body: None,
+            headers: vec![],
+            delegated: CATALOG_READ_D,
+            application: Some(CATALOG_READ_A),
+        },
+        OpRow {
+            op: "GetTeamsApp",
+            method: Method::GET,
+            path: format!("{cat}/{app_id}"),
+            body: None,
+            headers: vec![],
+            delegated: CATALOG_READ_D,
+            application: Some(CATALOG_READ_A),
+        },
+        OpRow {
+            op: "ListAppDefinitions",
+            method: Method::GET,
+            path: format!("{cat}/{app_id}/appDefinitions"),
+            body: None,
+            headers: vec![],
+            delegated: CATALOG_READ_D,
+            application: Some(CATALOG_READ_A),
+        },
+        OpRow {
+            op: "GetAppDefinition",
+            method: Method::GET,
+            path: format!("{cat}/{app_id}/appDefinitions/{def_id}"),
+            body: None,
+            headers: vec![],
+            delegated: CATALOG_READ_D,
+            application: Some(CATALOG_READ_A),
+        },
+        OpRow {
+            op: "PublishTeamsApp",
+            method: Method::POST,
+            path: cat.to_string(),
+            body: zip("1.0.0", &new_manifest_id()),
+            headers: vec![],
+            delegated: CATALOG_WRITE_D,
+            application: None,
+        },
+        OpRow {
+            op: "UpdateTeamsApp",
+            method: Method::POST,
+            path: format!("{cat}/{app_id}/appDefinitions"),
+            body: zip("2.0.0", &mid),
+            headers: vec![],
+            delegated: CATALOG_WRITE_D,
+            application: None,
+        },
+        OpRow {
+            op: "ReviewAppDefinition",
+            method: Method::PATCH,
+            path: format!("{cat}/{sub_app}/appDefinitions/{sub_def}"),
+            body: json_body(json!({"publishingState": "published"})),
+            headers: vec![("if-match", etag.clone())],
+            delegated: REVIEW_D,
+            application: None,
+        },
+        OpRow {
+            op: "DeleteTeamsApp",
+            method: Method::DELETE,
+            path: format!("{cat}/{app_id}"),
+            body: None,
+            headers: vec![],
+            delegated: DELETE_APP_D,
+            application: None,
+        },
+        OpRow {
+            op: "DeleteAppDefinition",
+            method: Method::DELETE,
+            path: format!("{cat}/{sub_app}/appDefinitions/{sub_def}"),
+            body: None,
+            headers: vec![],
+            delegated: CATALOG_WRITE_D,
+            application: None,
+        },
+        OpRow {
+            op: "GetTeamworkBot",
+            method: Method::GET,
+            path: format!("{cat}/{app_id}/appDefinitions/{def_id}/bot"),
+            body: None,
+            headers: vec![],
+            delegated: BOT_D,
+            application: Some(CATALOG_READ_A),
+        },
+        OpRow {
+            op: "ListUserInstalledApps",
+            method: Method::GET,
+            path: user.clone(),
+            body: None,
+            headers: vec![],
+            delegated: USER_READ_D,
+            application: Some(USER_READ_A),
+        },
+        OpRow {
+            op: "GetUserInstalledApp",
+            method: Method::GET,
+            path: format!("{user}/{ui}"),
+            body: None,
+            headers: vec![],
+            delegated: USER_READ_D,
+            application: Some(USER_READ_A),
+        },
+        OpRow {
+            op: "InstallAppForUser",
+            method: Method::POST,
+            path: user.clone(),
+            body: json_body(bind(&other_id)),
+            headers: vec![],
+            delegated: USER_WRITE_D,
+            application: Some(USER_WRITE_A),
+        },
+        OpRow {
+            op: "UpgradeAppForUser",
+            method: Method::POST,
+            path: format!("{user}/{ui}/upgrade"),
+            body: None,
+            headers: vec![],
+            delegated: USER_WRITE_D,
+            application: Some(USER_WRITE_A),
+        },
+        OpRow {
+            op: "UninstallAppForUser",
+            method: Method::DELETE,
+            path: format!("{user}/{ui}"),
+            body: None,
+            headers: vec![],
+            delegated: USER_DELETE_D,
+            application: Some(USER_DELETE_A),
+        },
+        OpRow {
+            op: "GetUserInstalledAppChat",
+            method: Method::GET,
+            path: format!("{user}/{ui}/chat"),
+            body: None,
+            headers: vec![],
+            delegated: USER_READ_D,
+            application: Some(USER_READ_A),
+        },
+        OpRow {
+            op: "ListChatInstalledApps",
+            method: Method::GET,
+            path: chat.clone(),
+            body: None,
+            headers: vec![],
+            delegated: CHAT_READ_D,
+            application: Some(CHAT_READ_A),
+        },
+        OpRow {
+            op: "GetChatInstalledApp",
+            method: Method::GET,
+            path: format!("{chat}/{ci}"),
+            body: None,
+            headers: vec![],
+            delegated: CHAT_READ_D,
+            application: Some(CHAT_READ_A),
+        },
+        OpRow {
+            op: "InstallAppInChat",
+            method: Method::POST,
+            path: chat.clone(),
+            body: json_body(bind(&other_id)),
+            headers: vec![],
+            delegated: CHAT_WRITE_D,
+            application: Some(CHAT_WRITE_A),
+        },
+        OpRow {
+            op: "UpgradeAppInChat",
+            method: Method::POST,
+            path: format!("{chat}/{ci}/upgrade"),
+            body: None,
+            headers: vec![],
+            delegated: CHAT_WRITE_D,
+            application: Some(CHAT_WRITE_A),
+        },
+        OpRow {
+            op: "UninstallAppInChat",
+            method: Method::DELETE,
+            path: format!("{chat}/{ci}"),
+            body: None,
+            headers: vec![],
+            delegated: CHAT_DELETE_D,
+            application: Some(CHAT_DELETE_A),
+        },
+        OpRow {
+            op: "ListTeamInstalledApps",
+            method: Method::GET,
+            path: team.clone(),
+            body: None,
+            headers: vec![],
+            delegated: TEAM_LIST_D,
+            application: Some(TEAM_READ_A),
+        },
+        OpRow {
+            op: "GetTeamInstalledApp",
+            method: Method::GET,
+            path: format!("{team}/{ti}"),
+            body: None,
+            headers: vec![],
+            delegated: TEAM_GET_D,
+            application: Some(TEAM_READ_A),
+        },
+        OpRow {
+            op: "InstallAppInTeam",
+            method: Method::POST,
+            path: team.clone(),
+            body: json_body(bind(&other_id)),
+            headers: vec![],
+            delegated: TEAM_WRITE_D,
+            application: Some(TEAM_WRITE_A),
+        },
+        OpRow {
+            op: "UpgradeAppInTeam",
+            method: Method::POST,
+            path: format!("{team}/{ti}/upgrade"),
+            body: json_body(json!({})),
+            headers: vec![],
+            delegated: TEAM_WRITE_D,
+            application: Some(TEAM_WRITE_A),
+        },
+        OpRow {
+            op: "UninstallAppInTeam",
+            method: Method::DELETE,
+            path: format!("{team}/{ti}"),
+            body: None,
+            headers: vec![],
+            delegated: TEAM_DELETE_D,
+            application: Some(TEAM_DELETE_A),
+        },
     ];
 
     // Every operation the server knows has a row, and no row names an unknown operation.
@@ -1027,10 +1278,13 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
     let noperm_user = s.user_token(NOPERM, "lee@contoso.example", "lee-pw").await;
     let mut failures = Vec::new();
     for row in &rows {
-        let headers: Vec<(&str, &str)> = row.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let headers: Vec<(&str, &str)> =
+            row.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         for delegated in [false, true] {
             let token = if delegated { &noperm_user } else { &noperm_app };
-            let r = s.send(row.method.clone(), Some(token), &row.path, row.body.clone(), &headers).await;
+            let r = s
+                .send(row.method.clone(), Some(token), &row.path, row.body.clone(), &headers)
+                .await;
             let kind = if delegated { "delegated" } else { "application" };
             let (want_code, want_msg) = match (delegated, row.application) {
                 (true, _) => (
@@ -1068,10 +1322,14 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
     }
 
     // Nothing the refused requests tried happened.
-    let r = s.get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
+    let r = s
+        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions"))
+        .await;
     assert_eq!(r.status, 200, "app deleted by a refused request: {}", r.body);
     assert_eq!(r.body["appDefinitions"].as_array().unwrap().len(), 1, "{}", r.body);
-    let r = s.get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{sub_app}?$expand=appDefinitions")).await;
+    let r = s
+        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{sub_app}?$expand=appDefinitions"))
+        .await;
     assert_eq!(r.body["appDefinitions"][0]["publishingState"], "submitted", "{}", r.body);
     let r = s.get(&admin, cat).await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 3, "no app was published: {}", r.body);
@@ -1079,8 +1337,14 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
         let r = s.get(&rollout, &format!("{base}/{id}?$expand=teamsAppDefinition")).await;
         assert_eq!(r.status, 200, "{base}: {}", r.body);
         assert_eq!(r.body["teamsAppDefinition"]["version"], "1.0.0");
-        let r = s.get(&rollout, &format!("{base}?$filter=teamsApp/externalId eq '{other_mid}'")).await;
+        let r =
+            s.get(&rollout, &format!("{base}?$filter=teamsApp/externalId eq '{other_mid}'")).await;
         assert_eq!(r.body["value"], json!([]), "{base}: {}", r.body);
     }
-    assert!(failures.is_empty(), "{} permission rows failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} permission rows failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

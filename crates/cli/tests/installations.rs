@@ -1252,7 +1252,9 @@ async fn read_only_app_cannot_install_upgrade_or_uninstall() {
             })
             .collect()
     };
-    let tables: [(Sc, Vec<String>, Vec<String>, Vec<String>); 3] = [
+    // (scope, install, upgrade, uninstall) accepted application permissions.
+    type Table = (Sc, Vec<String>, Vec<String>, Vec<String>);
+    let tables: [Table; 3] = [
         (
             Sc::User,
             t(&[

@@ -32,7 +32,8 @@ async fn snapshot(s: &Server, admin: &str, app: &str) -> BTreeMap<String, Value>
         );
     }
     for user in [MEGAN, ADELE, LEE] {
-        scope_snapshot(s, app, &format!("/v1.0/users/{user}/teamwork/installedApps"), &mut out).await;
+        scope_snapshot(s, app, &format!("/v1.0/users/{user}/teamwork/installedApps"), &mut out)
+            .await;
     }
     for chat in [CHAT, MEETING_CHAT] {
         scope_snapshot(s, app, &format!("/v1.0/chats/{}/installedApps", enc(chat)), &mut out).await;
@@ -43,7 +44,12 @@ async fn snapshot(s: &Server, admin: &str, app: &str) -> BTreeMap<String, Value>
 
 async fn scope_snapshot(s: &Server, token: &str, base: &str, out: &mut BTreeMap<String, Value>) {
     let r = s
-        .get(token, &format!("{base}?$expand=teamsApp,teamsAppDefinition&$select=id,consentedPermissionSet"))
+        .get(
+            token,
+            &format!(
+                "{base}?$expand=teamsApp,teamsAppDefinition&$select=id,consentedPermissionSet"
+            ),
+        )
         .await;
     assert_eq!(r.status, 200, "{base}: {}", r.body);
     let items = r.body["value"].as_array().unwrap();
@@ -73,7 +79,12 @@ async fn installation_id(s: &Server, token: &str, base: &str, mid: &str) -> Stri
 async fn jwks_kids(s: &Server) -> Vec<String> {
     let res = s.client.get(s.url(&format!("/{TENANT}/discovery/v2.0/keys"))).send().await.unwrap();
     let keys: Value = res.json().await.unwrap();
-    keys["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn kid_of(token: &str) -> String {
@@ -115,7 +126,11 @@ async fn a_sigterm_restart_keeps_every_write_every_token_and_applies_the_seed_id
     }
     let sub_mid = new_manifest_id();
     let r = s
-        .post_zip(&admin, "/v1.0/appCatalogs/teamsApps?requiresReview=true", package(&manifest(&sub_mid, "1.0.0")))
+        .post_zip(
+            &admin,
+            "/v1.0/appCatalogs/teamsApps?requiresReview=true",
+            package(&manifest(&sub_mid, "1.0.0")),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let before = snapshot(&s, &admin, &app).await;
@@ -137,11 +152,19 @@ async fn a_sigterm_restart_keeps_every_write_every_token_and_applies_the_seed_id
     // Exactly the same state: nothing duplicated by the re-applied seed, nothing lost.
     let after = snapshot(&s, &admin, &app).await;
     assert_eq!(after, before, "state after restart differs");
-    let r = s.get(&app, &format!("/v1.0/appCatalogs/teamsApps?$filter=externalId eq '{mid}'")).await;
+    let r =
+        s.get(&app, &format!("/v1.0/appCatalogs/teamsApps?$filter=externalId eq '{mid}'")).await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 1, "{}", r.body);
     for base in [&user, &chat, &team] {
         let inst = installation_id(&s, &app, base, &mid).await;
-        let r = s.get(&app, &format!("{base}/{inst}?$expand=teamsAppDefinition&$select=id,consentedPermissionSet")).await;
+        let r = s
+            .get(
+                &app,
+                &format!(
+                    "{base}/{inst}?$expand=teamsAppDefinition&$select=id,consentedPermissionSet"
+                ),
+            )
+            .await;
         assert_eq!(r.body["teamsAppDefinition"]["version"], "1.1.0", "{base}: {}", r.body);
         assert_eq!(
             r.body["consentedPermissionSet"]["resourceSpecificPermissions"][0]["permissionValue"],
@@ -158,7 +181,13 @@ async fn a_sigterm_restart_keeps_every_write_every_token_and_applies_the_seed_id
     // writes were acknowledged) keeps those too.
     let mid3 = new_manifest_id();
     let third = s.publish(&admin, &manifest(&mid3, "1.0.0")).await;
-    let r = s.post_json(&app, &format!("/v1.0/users/{LEE}/teamwork/installedApps"), &bind(third["id"].as_str().unwrap())).await;
+    let r = s
+        .post_json(
+            &app,
+            &format!("/v1.0/users/{LEE}/teamwork/installedApps"),
+            &bind(third["id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let before2 = snapshot(&s, &admin, &app).await;
     let mut s = s;
@@ -195,10 +224,14 @@ async fn kill_9_in_the_middle_of_concurrent_installs_loses_no_acknowledged_insta
     let queue = Arc::new(Mutex::new(jobs));
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
     let refused: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    // Requests that got no answer: in flight at the kill, or sent after it.
+    let cut = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let (queue, acked, refused, client) = (queue.clone(), acked.clone(), refused.clone(), client.clone());
+        let (queue, acked, refused, client) =
+            (queue.clone(), acked.clone(), refused.clone(), client.clone());
+        let cut = cut.clone();
         let (base, token) = (s.base.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             loop {
@@ -217,7 +250,10 @@ async fn kill_9_in_the_middle_of_concurrent_installs_loses_no_acknowledged_insta
                         refused.lock().unwrap().push(format!("{user} {app}: {status} {body}"));
                     }
                     // The server is gone (killed): stop.
-                    Err(_) => break,
+                    Err(_) => {
+                        cut.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        break;
+                    }
                 }
             }
         }));
@@ -235,7 +271,11 @@ async fn kill_9_in_the_middle_of_concurrent_installs_loses_no_acknowledged_insta
     }
     let acked = acked.lock().unwrap().clone();
     let refused = refused.lock().unwrap().clone();
-    assert!(refused.is_empty(), "installs refused while the server was up:\n{}", refused.join("\n"));
+    assert!(
+        refused.is_empty(),
+        "installs refused while the server was up:\n{}",
+        refused.join("\n")
+    );
     assert!(acked_at_kill >= threshold, "only {acked_at_kill} installs acknowledged within 60 s");
     assert!(
         acked.len() < total,
@@ -245,11 +285,16 @@ async fn kill_9_in_the_middle_of_concurrent_installs_loses_no_acknowledged_insta
     let s = Server::spawn(dir.path(), &[]);
     let mut present: BTreeSet<(String, String)> = BTreeSet::new();
     for u in users {
-        let r = s.get(&token, &format!("/v1.0/users/{u}/teamwork/installedApps?$expand=teamsApp")).await;
+        let r = s
+            .get(&token, &format!("/v1.0/users/{u}/teamwork/installedApps?$expand=teamsApp"))
+            .await;
         assert_eq!(r.status, 200, "{}", r.body);
         for i in r.body["value"].as_array().unwrap() {
             let pair = (u.to_string(), i["teamsApp"]["id"].as_str().unwrap().to_string());
-            assert!(present.insert(pair.clone()), "installation listed twice after restart: {pair:?}");
+            assert!(
+                present.insert(pair.clone()),
+                "installation listed twice after restart: {pair:?}"
+            );
         }
     }
     let missing: Vec<&(String, String)> = acked.iter().filter(|p| !present.contains(*p)).collect();
@@ -267,17 +312,26 @@ async fn kill_9_in_the_middle_of_concurrent_installs_loses_no_acknowledged_insta
         .collect();
     assert!(unknown.is_empty(), "installations nobody asked for: {unknown:?}");
     eprintln!(
-        "kill -9 after {acked_at_kill} acknowledged installs; {} acknowledged in total, {} present after restart, {total} attempted",
+        "kill -9 after {acked_at_kill} acknowledged installs; {} acknowledged in total, {} cut off, {} present after restart, {total} attempted",
         acked.len(),
+        cut.load(std::sync::atomic::Ordering::SeqCst),
         present.len()
     );
+    // The catalog written before the load is intact.
+    let r = s.get(&admin, "/v1.0/appCatalogs/teamsApps").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let listed = r.body["value"].as_array().unwrap();
+    assert_eq!(listed.len(), APPS, "catalog after restart: {}", r.body);
+    assert!(listed.iter().all(|a| apps.iter().any(|id| a["id"] == id.as_str())));
 
     // The database is healthy: the remaining installs go through after the restart.
     let mut done = 0;
     for u in users {
         for a in &apps {
             if !present.contains(&(u.to_string(), a.clone())) {
-                let r = s.post_json(&token, &format!("/v1.0/users/{u}/teamwork/installedApps"), &bind(a)).await;
+                let r = s
+                    .post_json(&token, &format!("/v1.0/users/{u}/teamwork/installedApps"), &bind(a))
+                    .await;
                 assert_eq!(r.status, 201, "{u} {a}: {}", r.body);
                 done += 1;
             }

@@ -35,7 +35,8 @@ async fn publish_install_update_upgrade_read_back_in_every_scope_and_version() {
                 let r = s.post_empty(&app, &format!("/{version}{base}/{id}/upgrade")).await;
                 assert_eq!(r.status, 204, "{}", r.body);
             }
-            let one = s.get(&app, &format!("/{version}{base}/{id}?$expand=teamsAppDefinition")).await;
+            let one =
+                s.get(&app, &format!("/{version}{base}/{id}?$expand=teamsAppDefinition")).await;
             assert_eq!(one.status, 200, "{}", one.body);
             assert_eq!(one.body["teamsAppDefinition"]["version"], "1.1.0", "{base} {version}");
             let beta_only = one.body["teamsAppDefinition"].get("azureADAppId").is_some();

@@ -8,6 +8,14 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A request body: content type and bytes.
+type Body<'a> = Option<(&'a str, Vec<u8>)>;
+/// (what, method, token, path, body, status, error code)
+type ErrCase<'a> = (&'a str, Method, Option<&'a str>, String, Body<'a>, u16, &'a str);
+/// (what, content type, body, accepted statuses, error code)
+type BodyCase<'a> = (&'a str, &'a str, Vec<u8>, &'a [u16], &'a str);
+type MethodCase<'a> = (Method, String, Body<'a>);
+
 const JSON_CT: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
@@ -40,7 +48,8 @@ fn http_date_as_error_date(d: &str) -> Option<String> {
     if !days.contains(&parts[0]) || parts[1].len() != 2 || parts[3].len() != 4 {
         return None;
     }
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let months =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let m = months.iter().position(|m| *m == parts[2])? + 1;
     let out = format!("{}-{m:02}-{}T{}", parts[3], parts[1], parts[4]);
     is_error_date(&out).then_some(out)
@@ -67,7 +76,8 @@ fn check_headers(r: &Resp, sent_crid: Option<&str>, json: bool) {
 /// "request-id","client-request-id"}}}` with the ids of the headers (spec 7.1).
 fn check_envelope(r: &Resp, sent_crid: Option<&str>) {
     check_headers(r, sent_crid, true);
-    let top = r.body.as_object().unwrap_or_else(|| panic!("error body is not an object: {}", r.body));
+    let top =
+        r.body.as_object().unwrap_or_else(|| panic!("error body is not an object: {}", r.body));
     assert_eq!(top.keys().collect::<Vec<_>>(), ["error"], "{}", r.body);
     let err = r.body["error"].as_object().expect("error object");
     let mut keys: Vec<&str> = err.keys().map(String::as_str).collect();
@@ -135,7 +145,10 @@ async fn setup_app(s: &Server, admin: &str) -> (String, String) {
 async fn installation_id(s: &Server, token: &str, base: &str, mid: &str) -> String {
     let r = s.get(token, &format!("{base}?$filter=teamsApp/externalId eq '{mid}'")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    r.body["value"][0]["id"].as_str().unwrap_or_else(|| panic!("no installation: {}", r.body)).to_string()
+    r.body["value"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no installation: {}", r.body))
+        .to_string()
 }
 
 // --- headers and envelope ---------------------------------------------------------------------
@@ -154,7 +167,15 @@ async fn success_and_error_responses_carry_graph_headers_and_the_exact_error_env
     assert_eq!(r.status, 200);
     check_headers(&r, None, true);
     let first_rid = header(&r, "request-id").unwrap().to_string();
-    let r = s.send(Method::GET, Some(&app), "/beta/appCatalogs/teamsApps", None, &[("client-request-id", crid)]).await;
+    let r = s
+        .send(
+            Method::GET,
+            Some(&app),
+            "/beta/appCatalogs/teamsApps",
+            None,
+            &[("client-request-id", crid)],
+        )
+        .await;
     assert_eq!(r.status, 200);
     check_headers(&r, Some(crid), true);
     assert_ne!(header(&r, "request-id").unwrap(), first_rid, "every request gets its own id");
@@ -181,19 +202,60 @@ async fn success_and_error_responses_carry_graph_headers_and_the_exact_error_env
 
     // Errors of every kind, with and without client-request-id.
     let noperm = s.app_token(NOPERM).await;
-    let cases: Vec<(&str, Method, Option<&str>, String, Option<(&str, Vec<u8>)>, u16, &str)> = vec![
+    let cases: Vec<ErrCase> = vec![
         ("401", Method::GET, None, user.clone(), None, 401, "InvalidAuthenticationToken"),
         ("403", Method::GET, Some(&noperm), user.clone(), None, 403, "Forbidden"),
-        ("404", Method::GET, Some(&app), format!("/v1.0/users/{}/teamwork/installedApps", new_manifest_id()), None, 404, "NotFound"),
+        (
+            "404",
+            Method::GET,
+            Some(&app),
+            format!("/v1.0/users/{}/teamwork/installedApps", new_manifest_id()),
+            None,
+            404,
+            "NotFound",
+        ),
         ("405", Method::PUT, Some(&app), format!("{user}/{inst}"), None, 405, "MethodNotAllowed"),
-        ("409", Method::POST, Some(&app), user.clone(), Some(("application/json", bind(&app_id).to_string().into_bytes())), 409, "Conflict"),
-        ("415", Method::POST, Some(&app), user.clone(), Some(("text/plain", bind(&app_id).to_string().into_bytes())), 415, "UnsupportedMediaType"),
-        ("400", Method::POST, Some(&app), user.clone(), Some(("application/json", b"{".to_vec())), 400, "BadRequest"),
-        ("501", Method::POST, Some(&app), "/v1.0/$batch".into(), Some(("application/json", b"{\"requests\":[]}".to_vec())), 501, "NotImplemented"),
+        (
+            "409",
+            Method::POST,
+            Some(&app),
+            user.clone(),
+            Some(("application/json", bind(&app_id).to_string().into_bytes())),
+            409,
+            "Conflict",
+        ),
+        (
+            "415",
+            Method::POST,
+            Some(&app),
+            user.clone(),
+            Some(("text/plain", bind(&app_id).to_string().into_bytes())),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            "400",
+            Method::POST,
+            Some(&app),
+            user.clone(),
+            Some(("application/json", b"{".to_vec())),
+            400,
+            "BadRequest",
+        ),
+        (
+            "501",
+            Method::POST,
+            Some(&app),
+            "/v1.0/$batch".into(),
+            Some(("application/json", b"{\"requests\":[]}".to_vec())),
+            501,
+            "NotImplemented",
+        ),
     ];
     for (what, method, token, path, body, status, code) in cases {
         for sent in [None, Some(crid)] {
-            let headers: Vec<(&str, &str)> = sent.map(|c| vec![("client-request-id", c)]).unwrap_or_default();
+            let headers: Vec<(&str, &str)> =
+                sent.map(|c| vec![("client-request-id", c)]).unwrap_or_default();
             let r = s.send(method.clone(), token, &path, body.clone(), &headers).await;
             assert_eq!(r.status.as_u16(), status, "{what}: {}", r.body);
             assert_eq!(r.body["error"]["code"], code, "{what}: {}", r.body);
@@ -223,12 +285,25 @@ async fn bad_install_and_upgrade_bodies_get_4xx_and_write_nothing() {
     let (app_id, mid) = setup_app(&s, &admin).await;
     let user = format!("/v1.0/users/{ADELE}/teamwork/installedApps");
     let good_bind = format!("https://graph.microsoft.com/v1.0/appCatalogs/teamsApps/{app_id}");
-    let huge = json!({"teamsApp@odata.bind": good_bind, "x": "a".repeat(2 * 1024 * 1024)}).to_string();
+    let huge =
+        json!({"teamsApp@odata.bind": good_bind, "x": "a".repeat(2 * 1024 * 1024)}).to_string();
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let j = |v: Value| v.to_string().into_bytes();
-    let cases: Vec<(&str, &str, Vec<u8>, &[u16], &str)> = vec![
-        ("malformed JSON", "application/json", b"{\"teamsApp@odata.bind\": ".to_vec(), &[400], "BadRequest"),
-        ("trailing garbage", "application/json", [j(bind(&app_id)), b" x".to_vec()].concat(), &[400], "BadRequest"),
+    let cases: Vec<BodyCase> = vec![
+        (
+            "malformed JSON",
+            "application/json",
+            b"{\"teamsApp@odata.bind\": ".to_vec(),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "trailing garbage",
+            "application/json",
+            [j(bind(&app_id)), b" x".to_vec()].concat(),
+            &[400],
+            "BadRequest",
+        ),
         ("JSON array", "application/json", j(json!([bind(&app_id)])), &[400], "BadRequest"),
         ("empty JSON array", "application/json", b"[]".to_vec(), &[400], "BadRequest"),
         ("JSON number", "application/json", b"42".to_vec(), &[400], "BadRequest"),
@@ -236,24 +311,130 @@ async fn bad_install_and_upgrade_bodies_get_4xx_and_write_nothing() {
         ("JSON null", "application/json", b"null".to_vec(), &[400], "BadRequest"),
         ("JSON true", "application/json", b"true".to_vec(), &[400], "BadRequest"),
         ("empty object", "application/json", b"{}".to_vec(), &[400], "BadRequest"),
-        ("bind is a number", "application/json", j(json!({"teamsApp@odata.bind": 5})), &[400], "BadRequest"),
-        ("bind is null", "application/json", j(json!({"teamsApp@odata.bind": null})), &[400], "BadRequest"),
-        ("bind is an array", "application/json", j(json!({"teamsApp@odata.bind": [good_bind]})), &[400], "BadRequest"),
-        ("bind names no app", "application/json", j(json!({"teamsApp@odata.bind": "users/abc"})), &[400], "BadRequest"),
-        ("bind is empty", "application/json", j(json!({"teamsApp@odata.bind": ""})), &[400], "BadRequest"),
-        ("consentedPermissionSet is a string", "application/json", j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": "all"})), &[400], "BadRequest"),
-        ("consentedPermissionSet is an array", "application/json", j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": []})), &[400], "BadRequest"),
-        ("resourceSpecificPermissions is an object", "application/json", j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": {}}})), &[400], "BadRequest"),
-        ("permissionType root", "application/json", j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": "TeamsActivity.Send.User", "permissionType": "root"}]}})), &[400], "BadRequest"),
-        ("permissionValue is a number", "application/json", j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": 7, "permissionType": "application"}]}})), &[400], "BadRequest"),
-        ("permission without type", "application/json", j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": "X.Read.User"}]}})), &[400], "BadRequest"),
-        ("unknown property", "application/json", j(json!({"teamsApp@odata.bind": good_bind, "displayName": "sneaky"})), &[400], "BadRequest"),
-        ("unknown property in a permission", "application/json", j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": "X.Read.User", "permissionType": "delegated", "extra": 1}]}})), &[400], "BadRequest"),
-        ("invalid UTF-8", "application/json", b"{\"teamsApp@odata.bind\": \"\xff\xfe\"}".to_vec(), &[400], "BadRequest"),
+        (
+            "bind is a number",
+            "application/json",
+            j(json!({"teamsApp@odata.bind": 5})),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "bind is null",
+            "application/json",
+            j(json!({"teamsApp@odata.bind": null})),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "bind is an array",
+            "application/json",
+            j(json!({"teamsApp@odata.bind": [good_bind]})),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "bind names no app",
+            "application/json",
+            j(json!({"teamsApp@odata.bind": "users/abc"})),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "bind is empty",
+            "application/json",
+            j(json!({"teamsApp@odata.bind": ""})),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "consentedPermissionSet is a string",
+            "application/json",
+            j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": "all"})),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "consentedPermissionSet is an array",
+            "application/json",
+            j(json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": []})),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "resourceSpecificPermissions is an object",
+            "application/json",
+            j(
+                json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": {}}}),
+            ),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "permissionType root",
+            "application/json",
+            j(
+                json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": "TeamsActivity.Send.User", "permissionType": "root"}]}}),
+            ),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "permissionValue is a number",
+            "application/json",
+            j(
+                json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": 7, "permissionType": "application"}]}}),
+            ),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "permission without type",
+            "application/json",
+            j(
+                json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": "X.Read.User"}]}}),
+            ),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "unknown property",
+            "application/json",
+            j(json!({"teamsApp@odata.bind": good_bind, "displayName": "sneaky"})),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "unknown property in a permission",
+            "application/json",
+            j(
+                json!({"teamsApp@odata.bind": good_bind, "consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": "X.Read.User", "permissionType": "delegated", "extra": 1}]}}),
+            ),
+            &[400],
+            "BadRequest",
+        ),
+        (
+            "invalid UTF-8",
+            "application/json",
+            b"{\"teamsApp@odata.bind\": \"\xff\xfe\"}".to_vec(),
+            &[400],
+            "BadRequest",
+        ),
         ("deeply nested JSON", "application/json", deep.into_bytes(), &[400], "BadRequest"),
         ("text/plain", "text/plain", j(bind(&app_id)), &[415], "UnsupportedMediaType"),
-        ("application/xml", "application/xml", b"<teamsApp/>".to_vec(), &[415], "UnsupportedMediaType"),
-        ("zip instead of JSON", "application/zip", package(&manifest(&mid, "1.0.0")), &[415], "UnsupportedMediaType"),
+        (
+            "application/xml",
+            "application/xml",
+            b"<teamsApp/>".to_vec(),
+            &[415],
+            "UnsupportedMediaType",
+        ),
+        (
+            "zip instead of JSON",
+            "application/zip",
+            package(&manifest(&mid, "1.0.0")),
+            &[415],
+            "UnsupportedMediaType",
+        ),
         ("2 MiB JSON body", "application/json", huge.into_bytes(), &[413], "RequestEntityTooLarge"),
         ("empty body, no content type", "", Vec::new(), &[400], "BadRequest"),
         ("empty body, JSON content type", "application/json", Vec::new(), &[400], "BadRequest"),
@@ -285,10 +466,30 @@ async fn bad_install_and_upgrade_bodies_get_4xx_and_write_nothing() {
     let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
         ("array", "application/json", b"[]".to_vec(), 400, "BadRequest"),
         ("number", "application/json", b"1".to_vec(), 400, "BadRequest"),
-        ("malformed", "application/json", b"{\"consentedPermissionSet\":".to_vec(), 400, "BadRequest"),
+        (
+            "malformed",
+            "application/json",
+            b"{\"consentedPermissionSet\":".to_vec(),
+            400,
+            "BadRequest",
+        ),
         ("unknown property", "application/json", j(json!({"version": "9.9.9"})), 400, "BadRequest"),
-        ("consent set is a string", "application/json", j(json!({"consentedPermissionSet": "x"})), 400, "BadRequest"),
-        ("permissionType root", "application/json", j(json!({"consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": "A.B.User", "permissionType": "root"}]}})), 400, "BadRequest"),
+        (
+            "consent set is a string",
+            "application/json",
+            j(json!({"consentedPermissionSet": "x"})),
+            400,
+            "BadRequest",
+        ),
+        (
+            "permissionType root",
+            "application/json",
+            j(
+                json!({"consentedPermissionSet": {"resourceSpecificPermissions": [{"permissionValue": "A.B.User", "permissionType": "root"}]}}),
+            ),
+            400,
+            "BadRequest",
+        ),
         ("text/plain", "text/plain", b"{}".to_vec(), 415, "UnsupportedMediaType"),
     ];
     for (what, ct, body, status, code) in cases {
@@ -298,7 +499,10 @@ async fn bad_install_and_upgrade_bodies_get_4xx_and_write_nothing() {
         check_envelope(&r, None);
     }
     let r = s.get(&app, &format!("{user}/{inst}?$expand=teamsAppDefinition")).await;
-    assert_eq!(r.body["teamsAppDefinition"]["version"], "1.0.0", "a refused upgrade moved the version");
+    assert_eq!(
+        r.body["teamsAppDefinition"]["version"], "1.0.0",
+        "a refused upgrade moved the version"
+    );
     let r = s.post_empty(&app, &upgrade).await;
     assert_eq!(r.status, 204, "{}", r.body);
     let r = s.get(&app, &format!("{user}/{inst}?$expand=teamsAppDefinition")).await;
@@ -313,7 +517,9 @@ async fn unsupported_methods_answer_405_in_the_graph_envelope_and_change_nothing
     let admin = s.admin_token().await;
     let app = s.app_token(ROLLOUT).await;
     let (app_id, mid) = setup_app(&s, &admin).await;
-    let r = s.get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
+    let r = s
+        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions"))
+        .await;
     let def = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let user = format!("/v1.0/users/{ADELE}/teamwork/installedApps");
     let chat = format!("/v1.0/chats/{}/installedApps", enc(CHAT));
@@ -328,19 +534,27 @@ async fn unsupported_methods_answer_405_in_the_graph_envelope_and_change_nothing
     let zip = || Some(("application/zip", package(&manifest(&mid, "3.0.0"))));
     let js = |v: Value| Some(("application/json", v.to_string().into_bytes()));
     let cat = format!("/v1.0/appCatalogs/teamsApps/{app_id}");
-    let mut cases: Vec<(Method, String, Option<(&str, Vec<u8>)>)> = vec![
+    let mut cases: Vec<MethodCase> = vec![
         // The v1.0 update page's PUT is a doc bug (spec 3.4).
         (Method::PUT, cat.clone(), zip()),
         (Method::PATCH, cat.clone(), js(json!({"displayName": "x"}))),
         (Method::DELETE, "/v1.0/appCatalogs/teamsApps".into(), None),
         (Method::PUT, "/beta/appCatalogs/teamsApps".into(), zip()),
-        (Method::PUT, format!("{cat}/appDefinitions/{def}"), js(json!({"publishingState": "published"}))),
+        (
+            Method::PUT,
+            format!("{cat}/appDefinitions/{def}"),
+            js(json!({"publishingState": "published"})),
+        ),
         // OAS has PATCH on bot; not described by the docs (spec 12).
         (Method::PATCH, format!("{cat}/appDefinitions/{def}/bot"), js(json!({"id": "x"}))),
     ];
     for (base, inst) in [&user, &chat, &team].iter().zip(&insts) {
         // OAS exposes PATCH/DELETE on installations the docs don't describe (spec 12).
-        cases.push((Method::PATCH, format!("{base}/{inst}"), js(json!({"teamsAppDefinition": null}))));
+        cases.push((
+            Method::PATCH,
+            format!("{base}/{inst}"),
+            js(json!({"teamsAppDefinition": null})),
+        ));
         cases.push((Method::PUT, format!("{base}/{inst}"), js(bind(&app_id))));
         cases.push((Method::GET, format!("{base}/{inst}/upgrade"), None));
         cases.push((Method::DELETE, format!("{base}/{inst}/upgrade"), None));
@@ -371,7 +585,8 @@ async fn unknown_paths_get_4xx_graph_errors_and_batch_and_icons_say_not_implemen
     let admin = s.admin_token().await;
     let app = s.app_token(ROLLOUT).await;
     let (app_id, mid) = setup_app(&s, &admin).await;
-    let r = s.get(&app, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
+    let r =
+        s.get(&app, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
     let def = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let user = format!("/v1.0/users/{ADELE}/teamwork/installedApps");
     assert_eq!(s.post_json(&app, &user, &bind(&app_id)).await.status, 201);
@@ -389,7 +604,6 @@ async fn unknown_paths_get_4xx_graph_errors_and_batch_and_icons_say_not_implemen
         format!("{user}/{inst}/upgrade/extra"),
         format!("/v1.0/teams/{TEAM}/installedApps/x/chat"),
         format!("/v1.0/appCatalogs/teamsApps/{app_id}/nope"),
-        "/v1.0/me/teamwork/installedApps".to_string(),
         "/v2.0/appCatalogs/teamsApps".to_string(),
         "/".to_string(),
     ];
@@ -401,8 +615,19 @@ async fn unknown_paths_get_4xx_graph_errors_and_batch_and_icons_say_not_implemen
         }
     }
 
+    // Real Graph paths the emulator does not serve (aliases, spec 4.2: optional) answer a 4xx
+    // or 501 NotImplemented, always in the envelope.
+    for path in ["/v1.0/me/teamwork/installedApps", "/v1.0/me/chats/x/installedApps"] {
+        let r = s.get(&app, path).await;
+        let ok = r.status.is_client_error()
+            || (r.status == 501 && r.body["error"]["code"] == "NotImplemented");
+        assert!(ok, "{path}: {} {}", r.status, r.body);
+        check_envelope(&r, None);
+    }
+
     // JSON batching is not implemented (501, saying so).
-    let batch = json!({"requests": [{"id": "1", "method": "GET", "url": "/appCatalogs/teamsApps"}]});
+    let batch =
+        json!({"requests": [{"id": "1", "method": "GET", "url": "/appCatalogs/teamsApps"}]});
     for path in ["/v1.0/$batch", "/beta/$batch"] {
         let r = s.post_json(&app, path, &batch).await;
         let msg = r.assert_error(501, "NotImplemented");
@@ -435,7 +660,8 @@ async fn long_nul_dot_and_unicode_ids_give_400_or_404_never_5xx() {
     let admin = s.admin_token().await;
     let app = s.app_token(ROLLOUT).await;
     let (app_id, mid) = setup_app(&s, &admin).await;
-    let r = s.get(&app, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
+    let r =
+        s.get(&app, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
     let def = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let user = format!("/v1.0/users/{ADELE}/teamwork/installedApps");
     let chat = format!("/v1.0/chats/{}/installedApps", enc(CHAT));
@@ -459,6 +685,8 @@ async fn long_nul_dot_and_unicode_ids_give_400_or_404_never_5xx() {
         format!("/v1.0/teams/{long}/installedApps/{long}"),
         format!("{cat}/%00"),
         format!("{cat}/{app_id}/appDefinitions/%00"),
+        format!("{cat}/{app_id}/appDefinitions/{def}%00/bot"),
+        format!("{cat}/{app_id}/appDefinitions/{def}{long}"),
         "/v1.0/users/%00/teamwork/installedApps".to_string(),
         format!("{user}/%00"),
         "/v1.0/chats/19%3A%00%40thread.v2/installedApps".to_string(),
@@ -476,22 +704,32 @@ async fn long_nul_dot_and_unicode_ids_give_400_or_404_never_5xx() {
         format!("{user}/{chat_inst}"),
         format!("{chat}/{user_inst}"),
     ];
+    // Tokens that hold the permission of every operation tried, so that the answer is about the
+    // id (the permission check comes first, spec 5.7): the admin for the catalog, the plain
+    // writer (ReadWriteFor{User,Chat,Team}.All) for installations.
+    let plain = s.app_token(PLAIN).await;
     let mut failures = Vec::new();
     for path in &paths {
+        let token = if path.starts_with(cat) { &admin } else { &plain };
         let requests = [
             (Method::GET, None),
             (Method::DELETE, None),
             (Method::POST, Some(("application/json", bind(&app_id).to_string().into_bytes()))),
         ];
         for (method, body) in requests {
-            let r = s.send(method.clone(), Some(&app), path, body, &[]).await;
+            let r = s.send(method.clone(), Some(token), path, body, &[]).await;
             let short: String = path.chars().take(90).collect();
-            if r.status.is_server_error() || !(r.status == 404 || r.status == 400 || r.status == 405) {
+            if r.status.is_server_error()
+                || !(r.status == 404 || r.status == 400 || r.status == 405)
+            {
                 failures.push(format!("{method} {short}: {} {}", r.status, r.body));
                 continue;
             }
             if r.body.get("error").is_none() {
-                failures.push(format!("{method} {short}: {} without a Graph envelope: {}", r.status, r.body));
+                failures.push(format!(
+                    "{method} {short}: {} without a Graph envelope: {}",
+                    r.status, r.body
+                ));
                 continue;
             }
             check_envelope(&r, None);
@@ -523,7 +761,8 @@ async fn long_nul_dot_and_unicode_ids_give_400_or_404_never_5xx() {
         }
     }
     // Raw non-ASCII in the request line: refused before routing; anything but a 5xx.
-    let (status, body) = raw_get(&s.base, "/v1.0/users/élève/teamwork/installedApps".as_bytes(), &app).await;
+    let (status, body) =
+        raw_get(&s.base, "/v1.0/users/élève/teamwork/installedApps".as_bytes(), &app).await;
     if status >= 500 {
         failures.push(format!("raw non-ASCII path: {status} {body}"));
     }
@@ -534,7 +773,12 @@ async fn long_nul_dot_and_unicode_ids_give_400_or_404_never_5xx() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = s.get(&app, &format!("{cat}/{app_id}")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(failures.is_empty(), "{} strange-id requests misbehaved:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} strange-id requests misbehaved:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -588,9 +832,11 @@ async fn chat_ids_work_percent_encoded_raw_and_in_lowercase_escapes() {
     assert_eq!(r.status, 204, "{}", r.body);
     let r = s.get(&app, &format!("{raw}/{inst}?$expand=teamsAppDefinition")).await;
     assert_eq!(r.body["teamsAppDefinition"]["version"], "1.1.0");
-    let r = s.delete(&app, &format!("{encoded}/{inst}")).await;
+    // ReadWriteAndConsentForChat cannot uninstall (spec 4.2 table): the plain writer does.
+    let plain = s.app_token(PLAIN).await;
+    let r = s.delete(&plain, &format!("{encoded}/{inst}")).await;
     assert_eq!(r.status, 204, "{}", r.body);
-    let r = s.delete(&app, &format!("{raw}/{inst2}")).await;
+    let r = s.delete(&plain, &format!("{raw}/{inst2}")).await;
     assert_eq!(r.status, 204, "{}", r.body);
     let r = s.get(&app, &lower).await;
     assert_eq!(r.body["value"], json!([]), "{}", r.body);

@@ -386,7 +386,8 @@ pub async fn delete_definition(
     let own = def.created_by.is_some() && def.created_by.as_deref() == principal.user_id();
     // Others' submissions need an admin holding more than AppCatalog.Submit (spec 3.6).
     let beyond_submit = access.held.iter().any(|g| g.permission != "AppCatalog.Submit");
-    if !own && !(principal.is_admin && beyond_submit) {
+    let may_cancel = own || (principal.is_admin && beyond_submit);
+    if !may_cancel {
         return Err(CoreError::Forbidden(
             "AppCatalog.Submit cancels only the caller's own pending submissions; cancelling another user's needs an administrator with AppCatalog.ReadWrite.All.".into(),
         ));

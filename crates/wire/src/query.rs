@@ -142,6 +142,26 @@ impl ODataQuery {
         parenthesise(context_items(self.select.as_deref(), &self.expand))
     }
 
+    /// The context suffix installation responses carry: nested expansions are not named
+    /// (`$expand=teamsAppDefinition($expand=bot)` gives `(teamsAppDefinition())`, as the chat
+    /// docs show), while catalog responses name them (`(appDefinitions(bot()))`). Graph's
+    /// workloads differ; each follows its documented form (spec 3.1, 4.2).
+    pub fn shallow_context_suffix(&self) -> String {
+        let mut items: Vec<String> = self
+            .select
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| !self.expand.iter().any(|e| e.navigation == **s))
+            .cloned()
+            .collect();
+        for e in &self.expand {
+            let inner = e.select.as_deref().unwrap_or_default().join(",");
+            items.push(format!("{}({inner})", e.navigation));
+        }
+        parenthesise(items)
+    }
+
     /// Whether `entity` (full JSON) passes `$filter` (true without a filter).
     pub fn matches(&self, entity: &Value) -> bool {
         passes(self.filter.as_ref(), entity)

@@ -151,7 +151,7 @@ async fn list(
         .map(|full| query.shape(&full, ty, c.v))
         .collect();
     Page {
-        context: c.v.context(&format!("{}{}", scope.context, query.context_suffix())),
+        context: c.v.context(&format!("{}{}", scope.context, query.shallow_context_suffix())),
         query: &query,
         headers: &headers,
         path,
@@ -173,7 +173,8 @@ async fn get_one(c: Call, scope: Scope, installation: &str, raw: &str) -> ApiRes
     )
     .await?;
     let shaped = query.shape(&views::installation(&found, c.v), ty, c.v);
-    let context = c.v.context(&format!("{}{}/$entity", scope.context, query.context_suffix()));
+    let context =
+        c.v.context(&format!("{}{}/$entity", scope.context, query.shallow_context_suffix()));
     Ok(json_response(StatusCode::OK, entity(context, shaped)))
 }
 
