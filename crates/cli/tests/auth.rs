@@ -371,6 +371,21 @@ async fn token_errors_carry_aadsts_codes_in_the_identity_platform_shape() {
             50126,
         ),
         (
+            "unknown user",
+            TENANT,
+            vec![
+                ("grant_type", "password"),
+                ("client_id", ROLLOUT.0),
+                ("client_secret", ROLLOUT.1),
+                ("username", "nobody@contoso.example"),
+                ("password", "megan-pw"),
+                scope,
+            ],
+            400,
+            "invalid_grant",
+            50034,
+        ),
+        (
             "unknown tenant",
             unknown_tenant,
             vec![cc, ("client_id", ROLLOUT.0), ("client_secret", ROLLOUT.1), scope],

@@ -163,6 +163,18 @@ impl AadError {
         )
     }
 
+    fn unknown_user(tenant_id: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50034,
+            &format!(
+                "The user account {{EUII Hidden}} does not exist in the {tenant_id} directory. \
+                 To sign into this application, the account must be added to the directory."
+            ),
+        )
+    }
+
     fn client_credentials_scope(scope: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -584,15 +596,14 @@ async fn password(
     }
 
     let user = store.user(&tenant.id, username).await.map_err(store_failure)?;
+    // As Entra: an unknown account is AADSTS50034, a known one with a wrong password 50126.
     let user = match user {
-        Some(u)
-            if u.user_principal_name.eq_ignore_ascii_case(username)
-                && u.password.as_deref().is_some_and(|p| secrets_match(password, p)) =>
-        {
-            u
-        }
-        _ => return Err(AadError::bad_user_credentials()),
+        Some(u) if u.user_principal_name.eq_ignore_ascii_case(username) => u,
+        _ => return Err(AadError::unknown_user(&tenant.id)),
     };
+    if !user.password.as_deref().is_some_and(|p| secrets_match(password, p)) {
+        return Err(AadError::bad_user_credentials());
+    }
 
     let granted = all_delegated(&app);
     if specific.iter().any(|p| !granted.iter().any(|g| g.eq_ignore_ascii_case(p))) {

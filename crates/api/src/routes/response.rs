@@ -25,17 +25,7 @@ pub fn entity(context: String, mut body: Value) -> Value {
 
 /// The base URL the caller used, so links the caller follows come back to us.
 pub fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
+    crate::identity::base_url(headers, &axum::http::Uri::default())
 }
 
 fn decode_skip_token(token: &str) -> ApiResult<usize> {
