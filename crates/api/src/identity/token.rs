@@ -168,7 +168,7 @@ impl AadError {
             StatusCode::BAD_REQUEST,
             "invalid_grant",
             50034,
-            &format!(
+            format!(
                 "The user account {{EUII Hidden}} does not exist in the {tenant_id} directory. \
                  To sign into this application, the account must be added to the directory."
             ),
