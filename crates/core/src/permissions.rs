@@ -408,6 +408,12 @@ fn grant_reaches(g: &Grant, target: TargetFacts, resource_rsc: &dyn Fn(&str) -> 
 
 /// Step 2 of the check order (spec 5.7): the token must hold one of the accepted permissions.
 pub fn authorize(operation: Operation, principal: &Principal) -> CoreResult<Access> {
+    if principal.personal_account {
+        // "Personal Microsoft account: Not supported" in every table (spec 4.1, E26).
+        return Err(CoreError::Forbidden(
+            "This API is not supported for personal Microsoft accounts.".into(),
+        ));
+    }
     let accepted = operation.grants_for(principal);
     if accepted.is_empty() {
         // Application context is not supported here: observed answer (spec E16).
@@ -441,6 +447,7 @@ mod tests {
             },
             permissions: perms.iter().map(|s| s.to_string()).collect(),
             is_admin: false,
+            personal_account: false,
         }
     }
 

@@ -17,7 +17,12 @@ pub struct Principal {
     pub permissions: Vec<String>,
     /// The signed-in user is a Teams Service Administrator or Global Administrator.
     pub is_admin: bool,
+    /// A personal Microsoft account (the consumer tenant): these APIs refuse it (spec 4.1).
+    pub personal_account: bool,
 }
+
+/// The tenant id of personal Microsoft accounts (tokens of consumers carry it as `tid`).
+pub const CONSUMER_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 impl Principal {
     pub fn is_delegated(&self) -> bool {

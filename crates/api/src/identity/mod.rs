@@ -656,6 +656,7 @@ fn principal_from_claims(claims: &Map<String, Value>, now: i64) -> CoreResult<(P
         kind,
         permissions,
         is_admin,
+        personal_account: tid.eq_ignore_ascii_case(teamsapps_core::principal::CONSUMER_TENANT),
     };
     Ok((principal, exp))
 }

@@ -567,6 +567,7 @@ fn identity_cache_is_bounded() {
         kind: PrincipalKind::Application,
         permissions: vec![],
         is_admin: false,
+        personal_account: false,
     };
     let mut cache = TokenCache::new(4);
     // Two expired at t=100, two live.
