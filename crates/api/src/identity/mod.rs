@@ -89,6 +89,18 @@ pub struct AccessClaims {
     pub ver: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wids: Vec<String>,
+    /// Fingerprint of the client credential the token was issued for: a token outlives neither
+    /// its app registration nor a rotation of that app's secret (ours, not Entra's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xms_cfp: Option<String>,
+}
+
+/// A short, one-way fingerprint of an app registration's current secret.
+pub fn credential_fingerprint(app: &Application) -> String {
+    use base64::Engine;
+    let digest =
+        Sha256::digest(format!("{}\n{}\n{}", app.tenant_id, app.app_id, app.client_secret));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 
 impl AccessClaims {
@@ -117,6 +129,7 @@ impl AccessClaims {
             uti: random_uti(),
             ver: "1.0".to_string(),
             wids: Vec::new(),
+            xms_cfp: Some(credential_fingerprint(app)),
         }
     }
 
@@ -156,6 +169,7 @@ impl AccessClaims {
             uti: random_uti(),
             ver: "1.0".to_string(),
             wids,
+            xms_cfp: Some(credential_fingerprint(app)),
         }
     }
 }
@@ -478,9 +492,21 @@ impl Identity {
             CacheLookup::Expired => return Err(unauthenticated(MSG_LIFETIME)),
             CacheLookup::Miss => {}
         }
-        let (principal, exp) = self.verify(store, token, now).await?;
+        let (principal, exp, fingerprint) = self.verify(store, token, now).await?;
         if store.tenant(&principal.tenant_id).await?.is_none() {
             return Err(unauthenticated(MSG_TENANT));
+        }
+        // The app registration must still exist with the credential the token was issued for,
+        // and a delegated token's user must still exist.
+        let app = store.application(&principal.tenant_id, &principal.app_id).await?;
+        let current = app.as_ref().map(credential_fingerprint);
+        if current.is_none() || current != fingerprint {
+            return Err(invalid());
+        }
+        if let Some(user_id) = principal.user_id() {
+            if store.user(&principal.tenant_id, user_id).await?.is_none() {
+                return Err(invalid());
+            }
         }
         lock(&self.cache).insert(key, principal.clone(), exp, now);
         Ok(principal)
@@ -492,7 +518,7 @@ impl Identity {
         store: &dyn Store,
         token: &str,
         now: i64,
-    ) -> CoreResult<(Principal, i64)> {
+    ) -> CoreResult<(Principal, i64, Option<String>)> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         if header.alg != Algorithm::RS256 {
             return Err(invalid());
@@ -515,7 +541,9 @@ impl Identity {
         validation.required_spec_claims.clear();
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &verifier.key, &validation)
             .map_err(|_| invalid())?;
-        principal_from_claims(&data.claims, now)
+        let fingerprint = data.claims.get("xms_cfp").and_then(Value::as_str).map(str::to_string);
+        let (principal, exp) = principal_from_claims(&data.claims, now)?;
+        Ok((principal, exp, fingerprint))
     }
 
     /// Re-reads the keys from the store (another node may have created or rotated one).

@@ -1281,3 +1281,32 @@ async fn identity_http_discovery() {
     assert_eq!(body["account_type"], "Managed");
     assert_eq!(body["domain_name"], "contoso.example");
 }
+
+#[tokio::test]
+async fn identity_refuses_tokens_of_deleted_or_rotated_app_registrations_and_deleted_users() {
+    let id = identity();
+    let app_token = id.issue(&app_claims()).unwrap();
+    let user_claims =
+        AccessClaims::delegated(TENANT, &app(), &megan(), "AppCatalog.Read.All".into(), unix_now());
+    let user_token = id.issue(&user_claims).unwrap();
+    // Valid against the store as it is.
+    assert!(id.authenticate(&store(), &bearer(&app_token)).await.is_ok());
+    assert!(identity().authenticate(&store(), &bearer(&user_token)).await.is_ok());
+
+    let deleted = MemStore { apps: vec![public_app()], ..store() };
+    let rotated = MemStore {
+        apps: vec![Application { client_secret: "rotated".into(), ..app() }, public_app()],
+        ..store()
+    };
+    let user_gone = MemStore { users: vec![alex()], ..store() };
+    for (what, s, token) in [
+        ("deleted app registration", &deleted, &app_token),
+        ("rotated secret", &rotated, &app_token),
+        ("rotated secret, delegated", &rotated, &user_token),
+        ("deleted user", &user_gone, &user_token),
+    ] {
+        // A fresh identity: nothing cached, as after a restart.
+        let msg = unauthenticated_message(identity().authenticate(s, &bearer(token)).await);
+        assert_eq!(msg, "Access token validation failure.", "{what}");
+    }
+}
