@@ -89,10 +89,7 @@ async fn apply_seed(store: &dyn Store, path: &PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the seed file {}", path.display()))?;
     let fixture = teamsapps_core::fixture::parse(&text)
         .with_context(|| format!("in the seed file {}", path.display()))?;
-    let seed = teamsapps_core::fixture::to_seed(&fixture)
-        .with_context(|| format!("in the seed file {}", path.display()))?;
-    store
-        .apply_seed(&seed)
+    let seed = teamsapps_core::fixture::apply(store, &fixture)
         .await
         .with_context(|| format!("cannot apply the seed file {}", path.display()))?;
     tracing::info!(

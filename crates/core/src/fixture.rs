@@ -9,11 +9,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::manifest;
+use crate::model::TenantSettings;
 use crate::model::{
     AppDefinition, Application, CatalogApp, Chat, DistributionMethod, Installation,
     PublishingState, ResourceSpecificPermission, ScopeKind, ScopeRef, Team, TeamsApp, Tenant, User,
 };
-use crate::store::Seed;
+use crate::store::{Seed, Store};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +40,9 @@ pub struct TenantFixture {
     pub catalog: Vec<CatalogFixture>,
     #[serde(default)]
     pub installations: Vec<InstallationFixture>,
+    /// `teamsAppSettings`; every switch on when absent.
+    #[serde(default)]
+    pub teams_app_settings: Option<TenantSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +159,18 @@ pub fn stable_guid(parts: &[&str]) -> String {
     let d = h.finalize();
     let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("{}-{}-4{}-8{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+}
+
+/// Applies a fixture: its seed in one transaction, then each tenant's settings.
+pub async fn apply(store: &dyn Store, fixture: &Fixture) -> anyhow::Result<Seed> {
+    let seed = to_seed(fixture)?;
+    store.apply_seed(&seed).await?;
+    for t in &fixture.tenants {
+        if let Some(settings) = &t.teams_app_settings {
+            store.set_tenant_settings(&t.id.trim().to_ascii_lowercase(), settings).await?;
+        }
+    }
+    Ok(seed)
 }
 
 pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {

@@ -364,6 +364,36 @@ fn canonical(set: &[ResourceSpecificPermission]) -> Vec<ResourceSpecificPermissi
     set.iter().filter(|p| unique.contains(p) && seen.insert((*p).clone())).cloned().collect()
 }
 
+/// A user may consent only where the tenant's `teamsAppSettings` let users consent (spec 5.4
+/// rule 4): personal scope and chats have switches; application tokens are not users.
+async fn check_user_consent_allowed(
+    store: &dyn Store,
+    principal: &Principal,
+    kind: ScopeKind,
+) -> CoreResult<()> {
+    if !principal.is_delegated() {
+        return Ok(());
+    }
+    let settings = store.tenant_settings(&principal.tenant_id).await?;
+    let (allowed, switch) = match kind {
+        ScopeKind::User => (
+            settings.is_user_personal_scope_resource_specific_consent_enabled,
+            "isUserPersonalScopeResourceSpecificConsentEnabled",
+        ),
+        ScopeKind::Chat => (
+            settings.is_chat_resource_specific_consent_enabled,
+            "isChatResourceSpecificConsentEnabled",
+        ),
+        ScopeKind::Team => (true, ""),
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(CoreError::Forbidden(format!(
+        "User consent to resource-specific permissions is turned off for this tenant (teamsAppSettings.{switch} is false); an application token with a consent permission, or an admin changing the setting, is needed."
+    )))
+}
+
 fn consent_refusal(principal: &Principal, app_id: &str) -> CoreError {
     CoreError::Forbidden(format!(
         "The app '{app_id}' requires consent to resource-specific application permissions, which the permissions on the request cannot grant. Use a ReadWriteAndConsent, ReadWriteAndConsentSelf (own app) or ManageSelected (selected apps) permission. Permissions on the request '{}'",
@@ -411,6 +441,9 @@ pub async fn install_app(
     let (stored, needs_consent) = resolve_consent(&def.required_permissions, consented)?;
     if needs_consent && !reacher.access.may_consent(facts) {
         return Err(consent_refusal(principal, app_id));
+    }
+    if needs_consent {
+        check_user_consent_allowed(store, principal, scope.kind).await?;
     }
     let installation = Installation {
         tenant_id: tenant.clone(),
@@ -461,6 +494,9 @@ pub async fn upgrade_app(
     let (stored, needs_consent) = resolve_consent(&target.required_permissions, consented)?;
     if needs_consent && !reacher.access.may_consent(facts) {
         return Err(consent_refusal(principal, &found.app.app.id));
+    }
+    if needs_consent {
+        check_user_consent_allowed(store, principal, scope.kind).await?;
     }
     if crate::version::compare(&target.version, &found.installation.version)
         != std::cmp::Ordering::Greater

@@ -247,6 +247,26 @@ pub struct Tenant {
     pub display_name: String,
 }
 
+/// `teamsAppSettings` of a tenant (spec 2.8): whether users may consent to RSC permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TenantSettings {
+    pub allow_user_requests_for_app_access: bool,
+    pub is_user_personal_scope_resource_specific_consent_enabled: bool,
+    /// Beta only in Graph.
+    pub is_chat_resource_specific_consent_enabled: bool,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        TenantSettings {
+            allow_user_requests_for_app_access: false,
+            is_user_personal_scope_resource_specific_consent_enabled: true,
+            is_chat_resource_specific_consent_enabled: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub tenant_id: String,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{
     AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
-    ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, User,
+    ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, TenantSettings, User,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +76,20 @@ pub trait Store: Send + Sync + 'static {
     async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>>;
     async fn team(&self, tenant_id: &str, team_id: &str) -> StoreResult<Option<Team>>;
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>>;
+    /// The tenant's `teamsAppSettings`; the defaults when none were set.
+    async fn tenant_settings(&self, tenant_id: &str) -> StoreResult<TenantSettings> {
+        let _ = tenant_id;
+        Ok(TenantSettings::default())
+    }
+    /// Replaces the tenant's `teamsAppSettings`.
+    async fn set_tenant_settings(
+        &self,
+        tenant_id: &str,
+        settings: &TenantSettings,
+    ) -> StoreResult<()> {
+        let _ = (tenant_id, settings);
+        Err(StoreError::Backend(anyhow::anyhow!("this store does not keep tenant settings yet")))
+    }
 
     // --- catalog ------------------------------------------------------------------------
     /// Every app of the tenant with its definitions (ascending version), ordered by app id.

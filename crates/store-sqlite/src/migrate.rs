@@ -12,8 +12,10 @@ use chrono::{SecondsFormat, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// `(version, name, sql)` of every migration, ascending by version.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "tenant_settings", include_str!("../migrations/0002_tenant_settings.sql")),
+];
 
 /// The schema version this build creates and expects: the last migration's version.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

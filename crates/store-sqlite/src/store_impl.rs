@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use teamsapps_core::model::{
     AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
-    ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, User,
+    ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, TenantSettings, User,
 };
 use teamsapps_core::store::{Seed, StoreResult, Transition, UpgradeOutcome};
 use teamsapps_core::version::sort_key;
@@ -210,6 +210,49 @@ impl Store for SqliteStore {
                 [tenant_id],
                 rows::tenant,
             )
+        })
+        .await
+    }
+
+    async fn tenant_settings(&self, tenant_id: &str) -> StoreResult<TenantSettings> {
+        const WHAT: &str = "tenant_settings";
+        let tenant_id = tenant_id.to_owned();
+        let text = self
+            .read(WHAT, move |c| {
+                first(
+                    c,
+                    WHAT,
+                    "SELECT settings FROM tenant_settings WHERE tenant_id = ?1",
+                    [tenant_id],
+                    |r| r.get::<_, String>(0),
+                )
+            })
+            .await?;
+        match text {
+            None => Ok(TenantSettings::default()),
+            Some(t) => serde_json::from_str(&t).map_err(|e| {
+                StoreError::Backend(anyhow::anyhow!("sqlite store: {WHAT}: corrupt settings: {e}"))
+            }),
+        }
+    }
+
+    async fn set_tenant_settings(
+        &self,
+        tenant_id: &str,
+        settings: &TenantSettings,
+    ) -> StoreResult<()> {
+        const WHAT: &str = "set_tenant_settings";
+        let tenant_id = tenant_id.to_owned();
+        let text = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Backend(anyhow::anyhow!("sqlite store: {WHAT}: {e}")))?;
+        self.write(WHAT, move |c| {
+            let r = exec(
+                c,
+                "INSERT INTO tenant_settings (tenant_id, settings) VALUES (?1, ?2) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings",
+                params![tenant_id, text],
+            );
+            write_result(r, WHAT, None, None).map(drop)
         })
         .await
     }
