@@ -243,9 +243,24 @@ fn configure(conn: &mut Connection, role: Role) -> anyhow::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
     if role == Role::Writer {
         // Persistent in the file; in-memory databases answer "memory" and stay so.
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .context("enabling WAL")?;
+        // Switching a fresh file to WAL needs an exclusive lock, and SQLite may answer BUSY at
+        // once instead of calling the busy handler while another process opens the same file:
+        // retry for as long as the busy timeout would have waited.
+        let started = std::time::Instant::now();
+        let mode: String = loop {
+            match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+                Ok(mode) => break mode,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && started.elapsed().as_millis() < u128::from(BUSY_TIMEOUT_MS) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(e).context("enabling WAL"),
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
             tracing::warn!(mode, "SQLite refused WAL mode; concurrent reads will wait for writes");
         }
