@@ -15,13 +15,48 @@ pub struct ApiError {
     pub extra: Option<Box<InnerExtra>>,
     /// Extra response headers (e.g. `Allow` on 405).
     pub headers: Vec<(&'static str, String)>,
+    /// Why a 403 was refused; shown only when explanations are asked for.
+    pub explanation: Option<Box<Explanation>>,
+}
+
+/// A refusal explained for developers (`--explain-denials` or the request header).
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub rule: &'static str,
+    pub would_allow: Vec<&'static str>,
+    pub held: Vec<String>,
+}
+
+impl Explanation {
+    pub fn sentence(&self) -> String {
+        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        let allow: Vec<String> = self.would_allow.iter().map(|s| s.to_string()).collect();
+        format!(
+            "[teamsapps explanation] Refused by the {} rule. Permissions that would allow this call: {}. Permissions on the token: {}.",
+            self.rule,
+            list(&allow),
+            list(&self.held)
+        )
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rule": self.rule, "wouldAllow": self.would_allow, "held": self.held,
+        })
+    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), extra: None, headers: Vec::new() }
+        ApiError {
+            code,
+            message: message.into(),
+            extra: None,
+            headers: Vec::new(),
+            explanation: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)
@@ -53,6 +88,7 @@ impl From<CoreError> for ApiError {
                 ApiError::new(ErrorCode::InvalidAuthenticationToken, m)
             }
             CoreError::MissingPermission { delegated, accepted, held } => {
+                let (accepted_list, held_list) = (accepted.clone(), held.clone());
                 let accepted = accepted.join(", ");
                 let held = held.join(", ");
                 // Observed texts (spec 5.7): note "requires" vs "required" (sic).
@@ -61,10 +97,22 @@ impl From<CoreError> for ApiError {
                 } else {
                     format!("Missing role permissions on the request. API required one of '{accepted}'. Roles on the request '{held}'")
                 };
-                ApiError::new(ErrorCode::Forbidden, message)
+                let mut e = ApiError::new(ErrorCode::Forbidden, message);
+                e.explanation = Some(Box::new(Explanation {
+                    rule: "permission (the token holds none of the accepted permissions)",
+                    would_allow: accepted_list,
+                    held: held_list,
+                }));
+                e
             }
             CoreError::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
-            CoreError::AccessDenied(m) => ApiError::new(ErrorCode::AccessDenied, m),
+            CoreError::Denied { message, access_denied, rule, would_allow, held } => {
+                let code =
+                    if access_denied { ErrorCode::AccessDenied } else { ErrorCode::Forbidden };
+                let mut e = ApiError::new(code, message);
+                e.explanation = Some(Box::new(Explanation { rule, would_allow, held }));
+                e
+            }
             CoreError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
             CoreError::BadRequest(m) => ApiError::new(ErrorCode::BadRequest, m),
             CoreError::InvalidManifest(details) => {

@@ -27,7 +27,20 @@ fn client_request_id(headers: &HeaderMap) -> Option<String> {
         .then(|| v.to_string())
 }
 
-pub async fn graph_headers(mut req: Request, next: Next) -> Response {
+/// The request header that asks for explained denials.
+pub const EXPLAIN_HEADER: &str = "x-teamsapps-explain-denials";
+
+pub async fn graph_headers(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let explain = state.config.explain_denials
+        || req
+            .headers()
+            .get(EXPLAIN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1");
     let request_id = uuid::Uuid::new_v4().to_string();
     let client_request_id = client_request_id(req.headers()).unwrap_or_else(|| request_id.clone());
     let ids =
@@ -77,8 +90,12 @@ pub async fn graph_headers(mut req: Request, next: Next) -> Response {
             res.extensions_mut().insert(ApiError::new(code, message));
         }
     }
-    if let Some(err) = res.extensions_mut().remove::<ApiError>() {
-        let body = error_body(
+    if let Some(mut err) = res.extensions_mut().remove::<ApiError>() {
+        let explanation = if explain { err.explanation.take() } else { None };
+        if let Some(x) = &explanation {
+            err.message = format!("{} {}", err.message, x.sentence());
+        }
+        let mut body = error_body(
             err.code,
             &err.message,
             err.extra.as_deref(),
@@ -86,6 +103,10 @@ pub async fn graph_headers(mut req: Request, next: Next) -> Response {
             &request_id,
             &client_request_id,
         );
+        if let (Some(x), Some(inner)) = (&explanation, body["error"]["innerError"].as_object_mut())
+        {
+            inner.insert("teamsappsExplanation".into(), x.to_json());
+        }
         *res.body_mut() = Body::from(body.to_string());
         res.headers_mut().insert("content-type", HeaderValue::from_static(JSON_CONTENT_TYPE));
         tracing::info!(%method, %path, status = res.status().as_u16(), code = err.code.as_str(),

@@ -25,6 +25,10 @@ pub struct Config {
     pub max_package_bytes: usize,
     /// Reject publishing an app whose `webApplicationInfo.id` another catalog app uses (5.2).
     pub unique_client_app_id: bool,
+    /// Append to every 403 which rule refused it and which permissions would have allowed it.
+    /// Off by default so messages stay wire-exact; a request can ask with
+    /// `x-teamsapps-explain-denials: true`.
+    pub explain_denials: bool,
 }
 
 impl Default for Config {
@@ -34,6 +38,7 @@ impl Default for Config {
             max_json_bytes: 1024 * 1024,
             max_package_bytes: teamsapps_core::manifest::MAX_PACKAGE_BYTES,
             unique_client_app_id: true,
+            explain_denials: false,
         }
     }
 }

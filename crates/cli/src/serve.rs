@@ -48,6 +48,11 @@ pub struct ServeArgs {
     /// What an upgrade answers when the installation is already at the newest version.
     #[arg(long, env = "TEAMSAPPS_UPGRADE_WHEN_CURRENT", value_enum, default_value = "noop")]
     pub upgrade_when_current: WhenCurrent,
+    /// Explain every 403: which rule refused it, which permissions would have allowed the call
+    /// and which the token holds (off by default: messages stay as Graph's). A request can also
+    /// ask with the header `x-teamsapps-explain-denials: true`.
+    #[arg(long, env = "TEAMSAPPS_EXPLAIN_DENIALS", default_value_t = false)]
+    pub explain_denials: bool,
     /// Allow several catalog apps with the same Entra app id (webApplicationInfo.id).
     #[arg(long, env = "TEAMSAPPS_ALLOW_SHARED_CLIENT_APP_ID", default_value_t = false)]
     pub allow_shared_client_app_id: bool,
@@ -133,6 +138,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             WhenCurrent::BadRequest => UpgradeWhenCurrent::BadRequest,
         },
         unique_client_app_id: !args.allow_shared_client_app_id,
+        explain_denials: args.explain_denials,
         ..Config::default()
     };
     let state = AppState { store, identity: Arc::new(identity), config: Arc::new(config) };

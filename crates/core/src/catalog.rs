@@ -40,9 +40,12 @@ fn require_admin(principal: &Principal, what: &str) -> CoreResult<()> {
     if principal.is_admin {
         return Ok(());
     }
-    Err(CoreError::Forbidden(format!(
-        "Only a Teams Service Administrator or Global Administrator can {what}."
-    )))
+    Err(crate::error::denied(
+        format!("Only a Teams Service Administrator or Global Administrator can {what}."),
+        "admin (the signed-in user must be a Teams Service or Global Administrator)",
+        Vec::new(),
+        &principal.permissions,
+    ))
 }
 
 pub async fn list_apps(store: &dyn Store, principal: &Principal) -> CoreResult<Vec<CatalogApp>> {
@@ -148,10 +151,12 @@ fn state_for(principal: &Principal, requires_review: bool) -> CoreResult<Publish
     } else if principal.is_admin {
         Ok(PublishingState::Published)
     } else {
-        Err(CoreError::Forbidden(
+        Err(crate::error::denied(
             "Only a Teams Service Administrator or Global Administrator can publish without review; \
-             set requiresReview=true to submit the app for review."
-                .into(),
+             set requiresReview=true to submit the app for review.",
+            "admin (non-admins must set requiresReview=true)",
+            Vec::new(),
+            &principal.permissions,
         ))
     }
 }
@@ -388,8 +393,11 @@ pub async fn delete_definition(
     let beyond_submit = access.held.iter().any(|g| g.permission != "AppCatalog.Submit");
     let may_cancel = own || (principal.is_admin && beyond_submit);
     if !may_cancel {
-        return Err(CoreError::Forbidden(
-            "AppCatalog.Submit cancels only the caller's own pending submissions; cancelling another user's needs an administrator with AppCatalog.ReadWrite.All.".into(),
+        return Err(crate::error::denied(
+            "AppCatalog.Submit cancels only the caller's own pending submissions; cancelling another user's needs an administrator with AppCatalog.ReadWrite.All.",
+            "own submissions (AppCatalog.Submit)",
+            vec!["AppCatalog.ReadWrite.All", "Directory.ReadWrite.All"],
+            &principal.permissions,
         ));
     }
     // Cancelling the only definition of a never-published app removes the app, so its

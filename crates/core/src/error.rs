@@ -12,12 +12,23 @@ pub enum CoreError {
     /// 403 `Forbidden` naming the accepted permissions and what the token holds (spec 5.7).
     #[error("missing permission")]
     MissingPermission { delegated: bool, accepted: Vec<&'static str>, held: Vec<String> },
-    /// 403 `Forbidden`.
+    /// 403 `Forbidden` without a rule to explain (kept for refusals outside the permission model).
     #[error("{0}")]
     Forbidden(String),
-    /// 403 `AccessDenied` (app-only tokens on publish/update/delete, spec E16).
-    #[error("{0}")]
-    AccessDenied(String),
+    /// 403 refused by a rule of the permission model. `message` is what Graph says; the rest
+    /// explains the refusal to developers when they ask (`--explain-denials`).
+    #[error("{message}")]
+    Denied {
+        message: String,
+        /// `AccessDenied` instead of `Forbidden` (app-only tokens on catalog writes, spec E16).
+        access_denied: bool,
+        /// Which rule refused: `Self`, `Selected`, `consent`, `membership`, `admin`, …
+        rule: &'static str,
+        /// Accepted permissions that would have allowed this call.
+        would_allow: Vec<&'static str>,
+        /// What the token holds.
+        held: Vec<String>,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -40,3 +51,19 @@ pub enum CoreError {
 }
 
 pub type CoreResult<T> = Result<T, CoreError>;
+
+/// A 403 `Forbidden` refused by `rule`.
+pub fn denied(
+    message: impl Into<String>,
+    rule: &'static str,
+    would_allow: Vec<&'static str>,
+    held: &[String],
+) -> CoreError {
+    CoreError::Denied {
+        message: message.into(),
+        access_denied: false,
+        rule,
+        would_allow,
+        held: held.to_vec(),
+    }
+}

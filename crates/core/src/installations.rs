@@ -102,9 +102,22 @@ async fn resolve_scope(
             ScopePath::Chat(_) => "chats the signed-in user is a member of",
             ScopePath::Team(_) => "teams the signed-in user belongs to",
         };
-        return Err(CoreError::Forbidden(format!(
-            "A delegated token can only manage apps in {what}."
-        )));
+        let op_apps: Vec<&'static str> = match path {
+            ScopePath::User(_) => Operation::ListUserInstalledApps,
+            ScopePath::Chat(_) => Operation::ListChatInstalledApps,
+            ScopePath::Team(_) => Operation::ListTeamInstalledApps,
+        }
+        .application()
+        .iter()
+        .filter(|g| g.reach == Reach::Any)
+        .map(|g| g.permission)
+        .collect();
+        return Err(crate::error::denied(
+            format!("A delegated token can only manage apps in {what}."),
+            "membership (delegated calls act only where the signed-in user belongs; application permissions are not bound to membership)",
+            op_apps,
+            &principal.permissions,
+        ));
     }
     Ok(ScopeRef { kind: path.kind(), id })
 }
@@ -184,18 +197,35 @@ impl<'a> Reacher<'a> {
 
     /// The 403 for an app the caller's grants do not reach (spec E4, E5).
     fn refusal(&self, app: &CatalogApp) -> CoreError {
+        let would_allow = self.access.reaching_any(self.principal);
+        let held = &self.principal.permissions;
         if self.access.holds_reach(Reach::OwnApp) && !self.access.holds_reach(Reach::Selected) {
-            CoreError::Forbidden(format!(
-                "AAD App Id '{}' is not allowed to manage the Teams App '{}'",
-                self.principal.app_id, app.app.id
-            ))
+            crate::error::denied(
+                format!(
+                    "AAD App Id '{}' is not allowed to manage the Teams App '{}'",
+                    self.principal.app_id, app.app.id
+                ),
+                "Self (the Teams app's webApplicationInfo.id must be the calling app's id)",
+                would_allow,
+                held,
+            )
         } else if self.access.holds_reach(Reach::Selected) {
-            CoreError::Forbidden(format!(
-                "The Teams app '{}' is not among the apps selected for the calling application '{}'.",
-                app.app.id, self.principal.app_id
-            ))
+            crate::error::denied(
+                format!(
+                    "The Teams app '{}' is not among the apps selected for the calling application '{}'.",
+                    app.app.id, self.principal.app_id
+                ),
+                "Selected (the Teams app must be in the app registration's selectedTeamsApps)",
+                would_allow,
+                held,
+            )
         } else {
-            CoreError::Forbidden("Caller is not authorized.".into())
+            crate::error::denied(
+                "Caller is not authorized.",
+                "resource-specific permission (the calling app must be installed here with it consented)",
+                would_allow,
+                held,
+            )
         }
     }
 }
@@ -389,16 +419,27 @@ async fn check_user_consent_allowed(
     if allowed {
         return Ok(());
     }
-    Err(CoreError::Forbidden(format!(
-        "User consent to resource-specific permissions is turned off for this tenant (teamsAppSettings.{switch} is false); an application token with a consent permission, or an admin changing the setting, is needed."
-    )))
+    Err(crate::error::denied(
+        format!(
+            "User consent to resource-specific permissions is turned off for this tenant (teamsAppSettings.{switch} is false); an application token with a consent permission, or an admin changing the setting, is needed."
+        ),
+        "tenant consent settings (teamsAppSettings)",
+        Vec::new(),
+        &principal.permissions,
+    ))
 }
 
-fn consent_refusal(principal: &Principal, app_id: &str) -> CoreError {
-    CoreError::Forbidden(format!(
-        "The app '{app_id}' requires consent to resource-specific application permissions, which the permissions on the request cannot grant. Use a ReadWriteAndConsent, ReadWriteAndConsentSelf (own app) or ManageSelected (selected apps) permission. Permissions on the request '{}'",
-        principal.permissions.join(", ")
-    ))
+fn consent_refusal(reacher: &Reacher<'_>, facts: TargetFacts, app_id: &str) -> CoreError {
+    let principal = reacher.principal;
+    crate::error::denied(
+        format!(
+            "The app '{app_id}' requires consent to resource-specific application permissions, which the permissions on the request cannot grant. Use a ReadWriteAndConsent, ReadWriteAndConsentSelf (own app) or ManageSelected (selected apps) permission. Permissions on the request '{}'",
+            principal.permissions.join(", ")
+        ),
+        "consent (the app's definition requires application RSC permissions)",
+        reacher.access.consenting(principal, facts),
+        &principal.permissions,
+    )
 }
 
 fn scope_word(kind: ScopeKind) -> &'static str {
@@ -440,7 +481,7 @@ pub async fn install_app(
     }
     let (stored, needs_consent) = resolve_consent(&def.required_permissions, consented)?;
     if needs_consent && !reacher.access.may_consent(facts) {
-        return Err(consent_refusal(principal, app_id));
+        return Err(consent_refusal(&reacher, facts, app_id));
     }
     if needs_consent {
         check_user_consent_allowed(store, principal, scope.kind).await?;
@@ -493,7 +534,7 @@ pub async fn upgrade_app(
     })?;
     let (stored, needs_consent) = resolve_consent(&target.required_permissions, consented)?;
     if needs_consent && !reacher.access.may_consent(facts) {
-        return Err(consent_refusal(principal, &found.app.app.id));
+        return Err(consent_refusal(&reacher, facts, &found.app.app.id));
     }
     if needs_consent {
         check_user_consent_allowed(store, principal, scope.kind).await?;

@@ -406,18 +406,49 @@ fn grant_reaches(g: &Grant, target: TargetFacts, resource_rsc: &dyn Fn(&str) -> 
     }
 }
 
+impl Access {
+    /// Accepted permissions of this operation for this kind of token that reach every app.
+    pub fn reaching_any(&self, principal: &Principal) -> Vec<&'static str> {
+        self.operation
+            .grants_for(principal)
+            .iter()
+            .filter(|g| g.reach == Reach::Any)
+            .map(|g| g.permission)
+            .collect()
+    }
+
+    /// Accepted permissions that may consent to RSC for an app with these facts.
+    pub fn consenting(&self, principal: &Principal, target: TargetFacts) -> Vec<&'static str> {
+        self.operation
+            .grants_for(principal)
+            .iter()
+            .filter(|g| g.consent && grant_reaches(g, target, &|_| false))
+            .map(|g| g.permission)
+            .collect()
+    }
+}
+
 /// Step 2 of the check order (spec 5.7): the token must hold one of the accepted permissions.
 pub fn authorize(operation: Operation, principal: &Principal) -> CoreResult<Access> {
     if principal.personal_account {
         // "Personal Microsoft account: Not supported" in every table (spec 4.1, E26).
-        return Err(CoreError::Forbidden(
-            "This API is not supported for personal Microsoft accounts.".into(),
+        return Err(crate::error::denied(
+            "This API is not supported for personal Microsoft accounts.",
+            "personal account",
+            Vec::new(),
+            &principal.permissions,
         ));
     }
     let accepted = operation.grants_for(principal);
     if accepted.is_empty() {
         // Application context is not supported here: observed answer (spec E16).
-        return Err(CoreError::AccessDenied("User not authorized".into()));
+        return Err(CoreError::Denied {
+            message: "User not authorized".into(),
+            access_denied: true,
+            rule: "application context (delegated permissions only)",
+            would_allow: operation.delegated().iter().map(|g| g.permission).collect(),
+            held: principal.permissions.clone(),
+        });
     }
     let held: Vec<Grant> =
         accepted.iter().copied().filter(|g| principal.holds(g.permission)).collect();
@@ -466,7 +497,7 @@ mod tests {
                 }
                 let err = authorize(op, &principal(delegated, &["User.Read"])).unwrap_err();
                 match (list.is_empty(), err) {
-                    (true, CoreError::AccessDenied(_)) => {}
+                    (true, CoreError::Denied { access_denied: true, .. }) => {}
                     (false, CoreError::MissingPermission { delegated: d, accepted, held }) => {
                         assert_eq!(d, delegated);
                         assert_eq!(accepted.len(), list.len());

@@ -143,7 +143,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_path)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(graph_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), graph_headers))
         .with_state(state);
     let normalized = tower::util::MapRequestLayer::new(normalize).layer(inner);
     Router::new().fallback_service(normalized)
