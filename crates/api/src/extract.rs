@@ -20,6 +20,11 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = state.identity.authenticate(state.store.as_ref(), &parts.headers).await?;
+        // What the configured national cloud does not offer is refused before anything else.
+        let route = parts.extensions.get::<axum::extract::MatchedPath>().map(|m| m.as_str());
+        if let Some(op) = route.and_then(|r| crate::routes::operation_for(&parts.method, r)) {
+            state.config.cloud.check(op, principal.is_delegated())?;
+        }
         Ok(Auth(principal))
     }
 }

@@ -29,6 +29,8 @@ pub struct Config {
     /// Off by default so messages stay wire-exact; a request can ask with
     /// `x-teamsapps-explain-denials: true`.
     pub explain_denials: bool,
+    /// The national cloud played (spec 13).
+    pub cloud: teamsapps_core::permissions::Cloud,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             max_package_bytes: teamsapps_core::manifest::MAX_PACKAGE_BYTES,
             unique_client_app_id: true,
             explain_denials: false,
+            cloud: teamsapps_core::permissions::Cloud::Global,
         }
     }
 }

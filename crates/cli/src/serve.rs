@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use teamsapps_api::identity::Identity;
 use teamsapps_api::{AppState, Config, UpgradeWhenCurrent};
+use teamsapps_core::permissions::Cloud;
 use teamsapps_core::Store;
 use teamsapps_store_sqlite::SqliteStore;
 
@@ -35,6 +36,14 @@ pub enum WhenCurrent {
     BadRequest,
 }
 
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum CloudArg {
+    Global,
+    Usgov,
+    Dod,
+    China,
+}
+
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port. Prints `listening on http://HOST:PORT`.
@@ -53,6 +62,10 @@ pub struct ServeArgs {
     /// ask with the header `x-teamsapps-explain-denials: true`.
     #[arg(long, env = "TEAMSAPPS_EXPLAIN_DENIALS", default_value_t = false)]
     pub explain_denials: bool,
+    /// The national cloud to play: `usgov` and `dod` refuse user-scope operations in
+    /// application context; `china` serves only chat installations.
+    #[arg(long, env = "TEAMSAPPS_CLOUD", value_enum, default_value = "global")]
+    pub cloud: CloudArg,
     /// Allow several catalog apps with the same Entra app id (webApplicationInfo.id).
     #[arg(long, env = "TEAMSAPPS_ALLOW_SHARED_CLIENT_APP_ID", default_value_t = false)]
     pub allow_shared_client_app_id: bool,
@@ -139,6 +152,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         unique_client_app_id: !args.allow_shared_client_app_id,
         explain_denials: args.explain_denials,
+        cloud: match args.cloud {
+            CloudArg::Global => Cloud::Global,
+            CloudArg::Usgov => Cloud::UsGov,
+            CloudArg::Dod => Cloud::Dod,
+            CloudArg::China => Cloud::China,
+        },
         ..Config::default()
     };
     let state = AppState { store, identity: Arc::new(identity), config: Arc::new(config) };

@@ -358,6 +358,76 @@ impl Operation {
     }
 }
 
+/// The Microsoft cloud the server plays (spec 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cloud {
+    #[default]
+    Global,
+    /// US Government L4 (GCC High).
+    UsGov,
+    /// US Government L5 (DoD).
+    Dod,
+    /// Operated by 21Vianet in China.
+    China,
+}
+
+impl Cloud {
+    pub fn parse(s: &str) -> Option<Cloud> {
+        match s.to_ascii_lowercase().as_str() {
+            "global" => Some(Cloud::Global),
+            "usgov" => Some(Cloud::UsGov),
+            "dod" => Some(Cloud::Dod),
+            "china" => Some(Cloud::China),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Cloud::Global => "global",
+            Cloud::UsGov => "US Government L4 (GCC High)",
+            Cloud::Dod => "US Government L5 (DoD)",
+            Cloud::China => "China (operated by 21Vianet)",
+        }
+    }
+
+    /// Refuses what the cloud does not offer: in the US Government clouds the user-scope
+    /// operations in application context; in China everything but chat installations.
+    pub fn check(self, operation: Operation, delegated: bool) -> CoreResult<()> {
+        let user_scope = matches!(
+            operation,
+            ListUserInstalledApps
+                | GetUserInstalledApp
+                | InstallAppForUser
+                | UpgradeAppForUser
+                | UninstallAppForUser
+                | GetUserInstalledAppChat
+        );
+        let chat_scope = matches!(
+            operation,
+            ListChatInstalledApps
+                | GetChatInstalledApp
+                | InstallAppInChat
+                | UpgradeAppInChat
+                | UninstallAppInChat
+        );
+        let refused = match self {
+            Cloud::Global => false,
+            Cloud::UsGov | Cloud::Dod => user_scope && !delegated,
+            Cloud::China => !chat_scope,
+        };
+        if !refused {
+            return Ok(());
+        }
+        let context =
+            if matches!(self, Cloud::UsGov | Cloud::Dod) { " in application context" } else { "" };
+        Err(CoreError::BadRequest(format!(
+            "This operation is not supported{context} in the {} cloud.",
+            self.name()
+        )))
+    }
+}
+
 /// What the caller may do in one operation: the accepted grants its token holds.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -554,6 +624,20 @@ mod tests {
         let access = authorize(UpgradeAppInTeam, &p).unwrap();
         assert!(access.reaches(foreign, &|_| false));
         assert!(!access.may_consent(foreign), "ReadWrite cannot consent");
+    }
+
+    #[test]
+    fn national_clouds_refuse_what_the_spec_lists() {
+        for &op in Operation::ALL {
+            assert!(Cloud::Global.check(op, false).is_ok());
+            let user_scope = format!("{op:?}").contains("User");
+            let chat = format!("{op:?}").contains("Chat") && !user_scope;
+            for cloud in [Cloud::UsGov, Cloud::Dod] {
+                assert_eq!(cloud.check(op, false).is_err(), user_scope, "{cloud:?} {op:?}");
+                assert!(cloud.check(op, true).is_ok(), "{cloud:?} {op:?} delegated");
+            }
+            assert_eq!(Cloud::China.check(op, true).is_err(), !chat, "china {op:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Uri;
 use axum::routing::any;
 use axum::{middleware, Extension, Router};
+use teamsapps_core::permissions::Operation;
 use teamsapps_wire::odata::ApiVersion;
 use tower::Layer;
 
@@ -36,6 +37,60 @@ fn graph_routes() -> Router<AppState> {
         )
         .route("/groups/{*rest}", later("the /groups/{id}/team aliases (use /teams/{id})"))
         .route("/teamwork/{*rest}", later("teamwork settings (teamsAppSettings)"))
+}
+
+/// Which Graph operation a routed request is, from its method and matched route (version
+/// prefix included or not). One table for everything that needs to know: the cloud check now,
+/// request logs and throttling classes later.
+pub fn operation_for(method: &axum::http::Method, route: &str) -> Option<Operation> {
+    use axum::http::Method;
+    use Operation::*;
+    let route =
+        route.strip_prefix("/v1.0").or_else(|| route.strip_prefix("/beta")).unwrap_or(route);
+    let m = method.clone();
+    Some(match (route, m) {
+        ("/appCatalogs/teamsApps", Method::GET) => ListTeamsApps,
+        ("/appCatalogs/teamsApps", Method::POST) => PublishTeamsApp,
+        ("/appCatalogs/teamsApps/{app_id}", Method::GET) => GetTeamsApp,
+        ("/appCatalogs/teamsApps/{app_id}", Method::DELETE) => DeleteTeamsApp,
+        ("/appCatalogs/teamsApps/{app_id}/appDefinitions", Method::GET) => ListAppDefinitions,
+        ("/appCatalogs/teamsApps/{app_id}/appDefinitions", Method::POST) => UpdateTeamsApp,
+        ("/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}", Method::GET) => {
+            GetAppDefinition
+        }
+        ("/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}", Method::PATCH) => {
+            ReviewAppDefinition
+        }
+        ("/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}", Method::DELETE) => {
+            DeleteAppDefinition
+        }
+        ("/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/bot", Method::GET) => {
+            GetTeamworkBot
+        }
+        ("/users/{user}/teamwork/installedApps", Method::GET) => ListUserInstalledApps,
+        ("/users/{user}/teamwork/installedApps", Method::POST) => InstallAppForUser,
+        ("/users/{user}/teamwork/installedApps/{installation}", Method::GET) => GetUserInstalledApp,
+        ("/users/{user}/teamwork/installedApps/{installation}", Method::DELETE) => {
+            UninstallAppForUser
+        }
+        ("/users/{user}/teamwork/installedApps/{installation}/upgrade", Method::POST) => {
+            UpgradeAppForUser
+        }
+        ("/users/{user}/teamwork/installedApps/{installation}/chat", Method::GET) => {
+            GetUserInstalledAppChat
+        }
+        ("/chats/{chat}/installedApps", Method::GET) => ListChatInstalledApps,
+        ("/chats/{chat}/installedApps", Method::POST) => InstallAppInChat,
+        ("/chats/{chat}/installedApps/{installation}", Method::GET) => GetChatInstalledApp,
+        ("/chats/{chat}/installedApps/{installation}", Method::DELETE) => UninstallAppInChat,
+        ("/chats/{chat}/installedApps/{installation}/upgrade", Method::POST) => UpgradeAppInChat,
+        ("/teams/{team}/installedApps", Method::GET) => ListTeamInstalledApps,
+        ("/teams/{team}/installedApps", Method::POST) => InstallAppInTeam,
+        ("/teams/{team}/installedApps/{installation}", Method::GET) => GetTeamInstalledApp,
+        ("/teams/{team}/installedApps/{installation}", Method::DELETE) => UninstallAppInTeam,
+        ("/teams/{team}/installedApps/{installation}/upgrade", Method::POST) => UpgradeAppInTeam,
+        _ => return None,
+    })
 }
 
 fn not_implemented(what: &str) -> ApiError {
@@ -156,6 +211,42 @@ mod tests {
     fn norm(path: &str) -> String {
         let req = Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
         normalize(req).uri().to_string()
+    }
+
+    /// Every operation is reachable through exactly one (method, route) of the router.
+    #[test]
+    fn every_operation_has_one_route() {
+        use axum::http::Method;
+        let routes = [
+            "/appCatalogs/teamsApps",
+            "/appCatalogs/teamsApps/{app_id}",
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions",
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}",
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/bot",
+            "/users/{user}/teamwork/installedApps",
+            "/users/{user}/teamwork/installedApps/{installation}",
+            "/users/{user}/teamwork/installedApps/{installation}/upgrade",
+            "/users/{user}/teamwork/installedApps/{installation}/chat",
+            "/chats/{chat}/installedApps",
+            "/chats/{chat}/installedApps/{installation}",
+            "/chats/{chat}/installedApps/{installation}/upgrade",
+            "/teams/{team}/installedApps",
+            "/teams/{team}/installedApps/{installation}",
+            "/teams/{team}/installedApps/{installation}/upgrade",
+        ];
+        let mut found = Vec::new();
+        for route in routes {
+            for m in [Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::PUT] {
+                if let Some(op) = operation_for(&m, &format!("/v1.0{route}")) {
+                    assert!(!found.contains(&op), "{op:?} twice");
+                    assert_eq!(operation_for(&m, &format!("/beta{route}")), Some(op));
+                    found.push(op);
+                }
+            }
+        }
+        for op in Operation::ALL {
+            assert!(found.contains(op), "{op:?} has no route");
+        }
     }
 
     #[test]
