@@ -25,6 +25,8 @@ enum Command {
     Migrate(serve::StoreArgs),
     /// Build an app package (zip) from a manifest.json, generating missing icons.
     Package(package::PackageArgs),
+    /// Print the permission matrix as Markdown (the source of docs/permissions.md).
+    Permissions,
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +47,10 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::serve(args).await,
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Package(args) => package::run(args),
+            Command::Permissions => {
+                print!("{}", teamsapps_core::permissions::markdown());
+                Ok(())
+            }
         }
     });
     match result {

@@ -308,6 +308,62 @@ impl Operation {
         UninstallAppInTeam,
     ];
 
+    /// The HTTP method and route (below `/v1.0` or `/beta`) that invoke this operation.
+    pub fn route(self) -> (&'static str, &'static str) {
+        const APP: &str = "/appCatalogs/teamsApps/{app_id}";
+        const DEF: &str = "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}";
+        const USER: &str = "/users/{user}/teamwork/installedApps";
+        const USER_ONE: &str = "/users/{user}/teamwork/installedApps/{installation}";
+        const CHAT: &str = "/chats/{chat}/installedApps";
+        const CHAT_ONE: &str = "/chats/{chat}/installedApps/{installation}";
+        const TEAM: &str = "/teams/{team}/installedApps";
+        const TEAM_ONE: &str = "/teams/{team}/installedApps/{installation}";
+        match self {
+            ListTeamsApps => ("GET", "/appCatalogs/teamsApps"),
+            PublishTeamsApp => ("POST", "/appCatalogs/teamsApps"),
+            GetTeamsApp => ("GET", APP),
+            DeleteTeamsApp => ("DELETE", APP),
+            ListAppDefinitions => ("GET", "/appCatalogs/teamsApps/{app_id}/appDefinitions"),
+            UpdateTeamsApp => ("POST", "/appCatalogs/teamsApps/{app_id}/appDefinitions"),
+            GetAppDefinition => ("GET", DEF),
+            ReviewAppDefinition => ("PATCH", DEF),
+            DeleteAppDefinition => ("DELETE", DEF),
+            GetTeamworkBot => {
+                ("GET", "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/bot")
+            }
+            ListUserInstalledApps => ("GET", USER),
+            InstallAppForUser => ("POST", USER),
+            GetUserInstalledApp => ("GET", USER_ONE),
+            UninstallAppForUser => ("DELETE", USER_ONE),
+            UpgradeAppForUser => {
+                ("POST", "/users/{user}/teamwork/installedApps/{installation}/upgrade")
+            }
+            GetUserInstalledAppChat => {
+                ("GET", "/users/{user}/teamwork/installedApps/{installation}/chat")
+            }
+            ListChatInstalledApps => ("GET", CHAT),
+            InstallAppInChat => ("POST", CHAT),
+            GetChatInstalledApp => ("GET", CHAT_ONE),
+            UninstallAppInChat => ("DELETE", CHAT_ONE),
+            UpgradeAppInChat => ("POST", "/chats/{chat}/installedApps/{installation}/upgrade"),
+            ListTeamInstalledApps => ("GET", TEAM),
+            InstallAppInTeam => ("POST", TEAM),
+            GetTeamInstalledApp => ("GET", TEAM_ONE),
+            UninstallAppInTeam => ("DELETE", TEAM_ONE),
+            UpgradeAppInTeam => ("POST", "/teams/{team}/installedApps/{installation}/upgrade"),
+        }
+    }
+
+    /// The operation a method and route invoke (the route with or without the version prefix).
+    pub fn from_route(method: &str, route: &str) -> Option<Operation> {
+        let route =
+            route.strip_prefix("/v1.0").or_else(|| route.strip_prefix("/beta")).unwrap_or(route);
+        Operation::ALL.iter().copied().find(|op| {
+            let (m, r) = op.route();
+            m.eq_ignore_ascii_case(method) && r == route
+        })
+    }
+
     /// Accepted delegated permissions (`scp`), in documented order.
     pub fn delegated(self) -> &'static [Grant] {
         match self {
@@ -356,6 +412,68 @@ impl Operation {
             self.application()
         }
     }
+}
+
+fn cell(g: &Grant) -> String {
+    let reach = match g.reach {
+        Reach::Any => "",
+        Reach::OwnApp => " (S)",
+        Reach::Selected => " (Sel)",
+        Reach::Resource => " (RSC: that resource only)",
+    };
+    let consent = if g.consent { " +C" } else { "" };
+    format!("`{}`{reach}{consent}", g.permission)
+}
+
+/// `docs/permissions.md`: the matrix as users read it, generated from the table above
+/// (`teamsapps permissions > docs/permissions.md`); a test fails when the file drifts.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Permissions: what each operation accepts\n\n\
+         Generated from `crates/core/src/permissions.rs` by `teamsapps permissions`; a test fails \
+         when this file and the code disagree. Spec: sections 3, 4 and 5 of \
+         `shared/spec/graph-teams-apps.md`.\n\n\
+         Each operation accepts any one of the permissions listed, in the order Graph's documentation \
+         lists them (least privileged first; a 403 names them in this order). Marks:\n\n\
+         - no mark: reaches any app.\n\
+         - **(S)** Self: only the Teams app whose `webApplicationInfo.id` is the calling app's id; \
+         lists are filtered to it, a foreign installation is 404, installing or changing one is 403.\n\
+         - **(Sel)** Selected: only the Teams apps in the app registration's `selectedTeamsApps` \
+         (manifest or catalog ids); lists are filtered.\n\
+         - **(RSC: that resource only)**: a resource-specific permission, valid only in the chat, team \
+         or user where the calling app is installed with that permission consented.\n\
+         - **+C**: may consent to the app's resource-specific *application* permissions, which installing \
+         or upgrading to such a definition requires (with `consentedPermissionSet` equal to the \
+         definition's set). Without a +C permission that reaches the app, such calls are 403.\n\n\
+         Rules beyond the lists: delegated tokens act only in the signed-in user's own personal scope, \
+         in chats the user is a member of and in teams the user belongs to; catalog publishing without \
+         review, updates without review, reviews and app deletion need a Teams Service or Global \
+         Administrator; `AppCatalog.Submit` cancels only the caller's own submissions; a tenant's \
+         `teamsAppSettings` can turn off user consent to RSC in personal scope and chats; personal \
+         Microsoft accounts are refused; `--cloud usgov|dod` refuses user-scope operations in \
+         application context and `--cloud china` serves only chat installations. With \
+         `--explain-denials` (or the request header `x-teamsapps-explain-denials: true`) every 403 \
+         also names the rule that refused it, the permissions that would have allowed the call and the \
+         ones the token holds.\n\n\
+         | Operation | Method and path | Delegated (`scp`) | Application (`roles`) |\n\
+         |---|---|---|---|\n",
+    );
+    for &op in Operation::ALL {
+        let (method, path) = op.route();
+        let list = |grants: &[Grant]| {
+            if grants.is_empty() {
+                "not supported (403 `AccessDenied`)".to_string()
+            } else {
+                grants.iter().map(cell).collect::<Vec<_>>().join("<br>")
+            }
+        };
+        out.push_str(&format!(
+            "| {op:?} | `{method} {path}` | {} | {} |\n",
+            list(op.delegated()),
+            list(op.application())
+        ));
+    }
+    out
 }
 
 /// The Microsoft cloud the server plays (spec 13).
@@ -638,6 +756,26 @@ mod tests {
             }
             assert_eq!(Cloud::China.check(op, true).is_err(), !chat, "china {op:?}");
         }
+    }
+
+    #[test]
+    fn docs_permissions_md_is_generated_from_this_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/permissions.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == markdown(),
+            "docs/permissions.md is out of date: run `cargo run -q -- permissions > docs/permissions.md`"
+        );
+    }
+
+    #[test]
+    fn routes_map_back_to_their_operations() {
+        for &op in Operation::ALL {
+            let (m, r) = op.route();
+            assert_eq!(Operation::from_route(m, &format!("/v1.0{r}")), Some(op));
+            assert_eq!(Operation::from_route(m, &format!("/beta{r}")), Some(op));
+        }
+        assert_eq!(Operation::from_route("PUT", "/v1.0/appCatalogs/teamsApps"), None);
     }
 
     #[test]

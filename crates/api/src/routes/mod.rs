@@ -39,58 +39,10 @@ fn graph_routes() -> Router<AppState> {
         .route("/teamwork/{*rest}", later("teamwork settings (teamsAppSettings)"))
 }
 
-/// Which Graph operation a routed request is, from its method and matched route (version
-/// prefix included or not). One table for everything that needs to know: the cloud check now,
-/// request logs and throttling classes later.
+/// Which Graph operation a routed request is, from its method and matched route (the table
+/// lives with the permissions, in core).
 pub fn operation_for(method: &axum::http::Method, route: &str) -> Option<Operation> {
-    use axum::http::Method;
-    use Operation::*;
-    let route =
-        route.strip_prefix("/v1.0").or_else(|| route.strip_prefix("/beta")).unwrap_or(route);
-    let m = method.clone();
-    Some(match (route, m) {
-        ("/appCatalogs/teamsApps", Method::GET) => ListTeamsApps,
-        ("/appCatalogs/teamsApps", Method::POST) => PublishTeamsApp,
-        ("/appCatalogs/teamsApps/{app_id}", Method::GET) => GetTeamsApp,
-        ("/appCatalogs/teamsApps/{app_id}", Method::DELETE) => DeleteTeamsApp,
-        ("/appCatalogs/teamsApps/{app_id}/appDefinitions", Method::GET) => ListAppDefinitions,
-        ("/appCatalogs/teamsApps/{app_id}/appDefinitions", Method::POST) => UpdateTeamsApp,
-        ("/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}", Method::GET) => {
-            GetAppDefinition
-        }
-        ("/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}", Method::PATCH) => {
-            ReviewAppDefinition
-        }
-        ("/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}", Method::DELETE) => {
-            DeleteAppDefinition
-        }
-        ("/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/bot", Method::GET) => {
-            GetTeamworkBot
-        }
-        ("/users/{user}/teamwork/installedApps", Method::GET) => ListUserInstalledApps,
-        ("/users/{user}/teamwork/installedApps", Method::POST) => InstallAppForUser,
-        ("/users/{user}/teamwork/installedApps/{installation}", Method::GET) => GetUserInstalledApp,
-        ("/users/{user}/teamwork/installedApps/{installation}", Method::DELETE) => {
-            UninstallAppForUser
-        }
-        ("/users/{user}/teamwork/installedApps/{installation}/upgrade", Method::POST) => {
-            UpgradeAppForUser
-        }
-        ("/users/{user}/teamwork/installedApps/{installation}/chat", Method::GET) => {
-            GetUserInstalledAppChat
-        }
-        ("/chats/{chat}/installedApps", Method::GET) => ListChatInstalledApps,
-        ("/chats/{chat}/installedApps", Method::POST) => InstallAppInChat,
-        ("/chats/{chat}/installedApps/{installation}", Method::GET) => GetChatInstalledApp,
-        ("/chats/{chat}/installedApps/{installation}", Method::DELETE) => UninstallAppInChat,
-        ("/chats/{chat}/installedApps/{installation}/upgrade", Method::POST) => UpgradeAppInChat,
-        ("/teams/{team}/installedApps", Method::GET) => ListTeamInstalledApps,
-        ("/teams/{team}/installedApps", Method::POST) => InstallAppInTeam,
-        ("/teams/{team}/installedApps/{installation}", Method::GET) => GetTeamInstalledApp,
-        ("/teams/{team}/installedApps/{installation}", Method::DELETE) => UninstallAppInTeam,
-        ("/teams/{team}/installedApps/{installation}/upgrade", Method::POST) => UpgradeAppInTeam,
-        _ => return None,
-    })
+    Operation::from_route(method.as_str(), route)
 }
 
 fn not_implemented(what: &str) -> ApiError {
