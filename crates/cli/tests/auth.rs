@@ -815,6 +815,39 @@ const USER_READ_A: &[&str] = &[
     "ReadWriteForUser.All",
     "ReadWriteSelectedForUser.All",
 ];
+// List (4.1): the documented table, then Read.All and Read.User, inferred from Get ([I]).
+const USER_LIST_A: &[&str] = &[
+    "ReadForUser.All",
+    "ReadWriteSelfForUser.All",
+    "ManageSelectedForUser.All",
+    "ReadWriteAndConsentForUser.All",
+    "ReadWriteAndConsentSelfForUser.All",
+    "ReadWriteForUser.All",
+    "ReadWriteSelectedForUser.All",
+    "Read.All",
+    "Read.User",
+];
+// Get chat (4.1): the documented three first, then "the other List permissions [I]".
+const USER_CHAT_D: &[&str] = &[
+    "ReadForUser",
+    "ReadWriteSelfForUser",
+    "ReadWriteForUser",
+    "ManageSelectedForUser",
+    "ReadWriteAndConsentForUser",
+    "ReadWriteAndConsentSelfForUser",
+    "ReadWriteSelectedForUser",
+];
+const USER_CHAT_A: &[&str] = &[
+    "ReadForUser.All",
+    "ReadWriteSelfForUser.All",
+    "ReadWriteForUser.All",
+    "ManageSelectedForUser.All",
+    "ReadWriteAndConsentForUser.All",
+    "ReadWriteAndConsentSelfForUser.All",
+    "ReadWriteSelectedForUser.All",
+    "Read.All",
+    "Read.User",
+];
 const USER_WRITE_D: &[&str] = &[
     "ReadWriteSelfForUser",
     "ManageSelectedForUser",
@@ -931,6 +964,16 @@ const TEAM_READ_A: &[&str] = &[
     "=Group.ReadWrite.All",
     "=Directory.Read.All",
     "=Directory.ReadWrite.All",
+];
+// Install (4.3): the documented table lacks ReadWriteAndConsentForTeam; allowed by inference, last.
+const TEAM_INSTALL_D: &[&str] = &[
+    "ReadWriteSelfForTeam",
+    "ManageSelectedForTeam",
+    "ReadWriteAndConsentSelfForTeam",
+    "ReadWriteForTeam",
+    "=Group.ReadWrite.All",
+    "=Directory.ReadWrite.All",
+    "ReadWriteAndConsentForTeam",
 ];
 const TEAM_WRITE_D: &[&str] = &[
     "ReadWriteSelfForTeam",
@@ -1142,7 +1185,7 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
             body: None,
             headers: vec![],
             delegated: USER_READ_D,
-            application: Some(USER_READ_A),
+            application: Some(USER_LIST_A),
         },
         OpRow {
             op: "GetUserInstalledApp",
@@ -1186,8 +1229,8 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
             path: format!("{user}/{ui}/chat"),
             body: None,
             headers: vec![],
-            delegated: USER_READ_D,
-            application: Some(USER_READ_A),
+            delegated: USER_CHAT_D,
+            application: Some(USER_CHAT_A),
         },
         OpRow {
             op: "ListChatInstalledApps",
@@ -1258,7 +1301,7 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
             path: team.clone(),
             body: json_body(bind(&other_id)),
             headers: vec![],
-            delegated: TEAM_WRITE_D,
+            delegated: TEAM_INSTALL_D,
             application: Some(TEAM_WRITE_A),
         },
         OpRow {

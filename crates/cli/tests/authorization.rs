@@ -285,10 +285,9 @@ async fn rsc_application_permissions_hold_only_where_the_calling_app_is_installe
     let other_user = format!("/v1.0/users/{ADMIN}/teamwork/installedApps");
     let elsewhere = [other_user, other_chat.clone(), other_team];
     for ((path, _), there) in scope_paths().into_iter().zip(elsewhere.iter()) {
-        // Before the app is installed here, its RSC permissions grant nothing here.
+        // Before the app is installed here, its RSC permissions grant nothing here (5.7 step 4).
         let (s, b) = node.call("GET", &rsc, &path, None, &[]).await;
-        assert_eq!(s, 200, "{path}: {b}");
-        assert_eq!(b["value"].as_array().unwrap().len(), 0, "{path}: nothing reachable yet");
+        assert_eq!(s, 403, "{path}: {b}");
         let (s, _) = node.call("POST", &publisher, &path, Some(body.clone()), &[]).await;
         assert!(s == 200 || s == 201, "{path}");
         let (s, _) = node.call("POST", &publisher, &path, Some(bind(&other_id)), &[]).await;
@@ -300,8 +299,8 @@ async fn rsc_application_permissions_hold_only_where_the_calling_app_is_installe
         // …but nothing of another resource where it is not installed.
         let (s, _) = node.call("POST", &publisher, there, Some(bind(&other_id)), &[]).await;
         assert!(s == 200 || s == 201, "{there}");
-        let (_, b) = node.call("GET", &rsc, there, None, &[]).await;
-        assert_eq!(b["value"].as_array().unwrap().len(), 0, "{there}: {b}");
+        let (s, b) = node.call("GET", &rsc, there, None, &[]).await;
+        assert_eq!(s, 403, "{there}: {b}");
     }
     // Chat.Manage.Chat manages installations in that chat only (and cannot consent).
     let chat_path = format!("/v1.0/chats/{}/installedApps", enc(GROUP_CHAT));
@@ -498,7 +497,8 @@ async fn tokens_die_with_a_rotated_secret() {
     let node = Node::start(dir.path(), &fixture("", RSC_APP.1), &[]);
     let token = node.app_token(RSC_APP).await;
     let path = format!("/v1.0/chats/{}/installedApps", enc(GROUP_CHAT));
-    assert_eq!(node.call("GET", &token, &path, None, &[]).await.0, 200);
+    // Authenticated (the RSC app is not installed in the chat, so the call itself is 403).
+    assert_eq!(node.call("GET", &token, &path, None, &[]).await.0, 403);
     drop(node);
     // Same database and signing key, the app registration's secret rotated by the fixture.
     let node = Node::start(dir.path(), &fixture("", "rotated-secret"), &[]);
@@ -506,5 +506,9 @@ async fn tokens_die_with_a_rotated_secret() {
     assert_eq!(s, 401, "{b}");
     assert_eq!(b["error"]["code"], "InvalidAuthenticationToken");
     let fresh = node.app_token((RSC_APP.0, "rotated-secret")).await;
-    assert_eq!(node.call("GET", &fresh, &path, None, &[]).await.0, 200);
+    assert_eq!(
+        node.call("GET", &fresh, &path, None, &[]).await.0,
+        403,
+        "a fresh token authenticates"
+    );
 }

@@ -175,7 +175,34 @@ impl<'a> Reacher<'a> {
                 }
             }
         }
-        Ok(Reacher { principal, access, selected, resource_rsc })
+        let reacher = Reacher { principal, access, selected, resource_rsc };
+        reacher.check_resource_bound()?;
+        Ok(reacher)
+    }
+
+    /// Step 4 of spec 5.7: a caller whose only grants are resource-specific permissions must
+    /// have one of them consented in this very resource, or is refused outright (5.5).
+    fn check_resource_bound(&self) -> CoreResult<()> {
+        let only_rsc = self.access.held.iter().all(|g| g.reach == Reach::Resource);
+        let consented_here = self
+            .access
+            .held
+            .iter()
+            .any(|g| self.resource_rsc.contains(&g.permission.to_ascii_lowercase()));
+        if !only_rsc || consented_here {
+            return Ok(());
+        }
+        let held: Vec<&str> = self.access.held.iter().map(|g| g.permission).collect();
+        Err(crate::error::denied(
+            format!(
+                "The resource-specific permission '{}' is not granted to the application '{}' in this resource: the app must be installed here with it consented.",
+                held.join(", "),
+                self.principal.app_id
+            ),
+            "resource-specific permission (the calling app must be installed here with it consented)",
+            self.access.reaching_any(self.principal),
+            &self.principal.permissions,
+        ))
     }
 
     /// The Self tie uses the installed definition when there is one, else the current one (5.2).

@@ -126,6 +126,39 @@ const USER_READ_A: &[Grant] = &[
     any("TeamsAppInstallation.ReadWriteForUser.All"),
     sel("TeamsAppInstallation.ReadWriteSelectedForUser.All"),
 ];
+// The documented List table; Read.All and Read.User are inferred from Get, so they come last.
+const USER_LIST_A: &[Grant] = &[
+    any("TeamsAppInstallation.ReadForUser.All"),
+    own("TeamsAppInstallation.ReadWriteSelfForUser.All"),
+    sel("TeamsAppInstallation.ManageSelectedForUser.All"),
+    any("TeamsAppInstallation.ReadWriteAndConsentForUser.All"),
+    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"),
+    any("TeamsAppInstallation.ReadWriteForUser.All"),
+    sel("TeamsAppInstallation.ReadWriteSelectedForUser.All"),
+    any("TeamsAppInstallation.Read.All"),
+    rsc("TeamsAppInstallation.Read.User"),
+];
+// Get chat: the documented three first, the other List permissions (inferred) after.
+const USER_CHAT_D: &[Grant] = &[
+    any("TeamsAppInstallation.ReadForUser"),
+    own("TeamsAppInstallation.ReadWriteSelfForUser"),
+    any("TeamsAppInstallation.ReadWriteForUser"),
+    sel("TeamsAppInstallation.ManageSelectedForUser"),
+    any("TeamsAppInstallation.ReadWriteAndConsentForUser"),
+    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser"),
+    sel("TeamsAppInstallation.ReadWriteSelectedForUser"),
+];
+const USER_CHAT_A: &[Grant] = &[
+    any("TeamsAppInstallation.ReadForUser.All"),
+    own("TeamsAppInstallation.ReadWriteSelfForUser.All"),
+    any("TeamsAppInstallation.ReadWriteForUser.All"),
+    sel("TeamsAppInstallation.ManageSelectedForUser.All"),
+    any("TeamsAppInstallation.ReadWriteAndConsentForUser.All"),
+    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"),
+    sel("TeamsAppInstallation.ReadWriteSelectedForUser.All"),
+    any("TeamsAppInstallation.Read.All"),
+    rsc("TeamsAppInstallation.Read.User"),
+];
 const USER_WRITE_D: &[Grant] = &[
     own("TeamsAppInstallation.ReadWriteSelfForUser"),
     sel_c("TeamsAppInstallation.ManageSelectedForUser"),
@@ -244,6 +277,16 @@ const TEAM_READ_A: &[Grant] = &[
     any("Group.ReadWrite.All"),
     any("Directory.Read.All"),
     any("Directory.ReadWrite.All"),
+];
+// The documented install table lacks ReadWriteAndConsentForTeam; allowed by inference, last.
+const TEAM_INSTALL_D: &[Grant] = &[
+    own("TeamsAppInstallation.ReadWriteSelfForTeam"),
+    sel_c("TeamsAppInstallation.ManageSelectedForTeam"),
+    own_c("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam"),
+    any("TeamsAppInstallation.ReadWriteForTeam"),
+    any("Group.ReadWrite.All"),
+    any("Directory.ReadWrite.All"),
+    any_c("TeamsAppInstallation.ReadWriteAndConsentForTeam"),
 ];
 const TEAM_WRITE_D: &[Grant] = &[
     own("TeamsAppInstallation.ReadWriteSelfForTeam"),
@@ -372,7 +415,8 @@ impl Operation {
             PublishTeamsApp | UpdateTeamsApp | DeleteAppDefinition => CATALOG_WRITE_D,
             ReviewAppDefinition => REVIEW_D,
             DeleteTeamsApp => DELETE_APP_D,
-            ListUserInstalledApps | GetUserInstalledApp | GetUserInstalledAppChat => USER_READ_D,
+            ListUserInstalledApps | GetUserInstalledApp => USER_READ_D,
+            GetUserInstalledAppChat => USER_CHAT_D,
             InstallAppForUser | UpgradeAppForUser => USER_WRITE_D,
             UninstallAppForUser => USER_DELETE_D,
             ListChatInstalledApps | GetChatInstalledApp => CHAT_READ_D,
@@ -380,7 +424,8 @@ impl Operation {
             UninstallAppInChat => CHAT_DELETE_D,
             ListTeamInstalledApps => TEAM_LIST_D,
             GetTeamInstalledApp => TEAM_GET_D,
-            InstallAppInTeam | UpgradeAppInTeam => TEAM_WRITE_D,
+            InstallAppInTeam => TEAM_INSTALL_D,
+            UpgradeAppInTeam => TEAM_WRITE_D,
             UninstallAppInTeam => TEAM_DELETE_D,
         }
     }
@@ -393,7 +438,9 @@ impl Operation {
             | GetTeamworkBot => CATALOG_READ_A,
             PublishTeamsApp | UpdateTeamsApp | DeleteAppDefinition | ReviewAppDefinition
             | DeleteTeamsApp => NONE,
-            ListUserInstalledApps | GetUserInstalledApp | GetUserInstalledAppChat => USER_READ_A,
+            ListUserInstalledApps => USER_LIST_A,
+            GetUserInstalledApp => USER_READ_A,
+            GetUserInstalledAppChat => USER_CHAT_A,
             InstallAppForUser | UpgradeAppForUser => USER_WRITE_A,
             UninstallAppForUser => USER_DELETE_A,
             ListChatInstalledApps | GetChatInstalledApp => CHAT_READ_A,
