@@ -12,16 +12,55 @@ step "lints (cargo clippy -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "PostgreSQL"
+# The PostgreSQL tests use the server at 127.0.0.1:5432 (user postgres, trust auth), creating a
+# database with a unique name per test and dropping it afterwards. CI must have it: set
+# TEAMSAPPS_REQUIRE_POSTGRES=1 there and an unreachable server fails the run.
+pg_banner() {
+  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+  echo "!!! PostgreSQL is NOT reachable at 127.0.0.1:5432: every PostgreSQL test is SKIPPED."
+  echo "!!! The storage conformance suite ran on SQLite only (its PostgreSQL half printed"
+  echo "!!! 'SKIPPED:' lines) and the HTTP integration suites did not run on PostgreSQL."
+  echo "!!! Start it:  pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start"
+  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+}
 if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; then
-  echo "PostgreSQL is reachable at 127.0.0.1:5432, but no PostgreSQL-backed tests exist yet"
-  echo "(the PostgreSQL store is not built yet): every test below runs on SQLite."
+  postgres=1
+  # From here on a PostgreSQL test that cannot reach the server fails instead of skipping.
+  export TEAMSAPPS_REQUIRE_POSTGRES=1
+  echo "PostgreSQL is reachable at 127.0.0.1:5432: the storage conformance suite runs on it"
+  echo "(and on SQLite), then the HTTP integration suites run a second time on it."
+elif [ "${TEAMSAPPS_REQUIRE_POSTGRES:-}" = 1 ]; then
+  echo "PostgreSQL is NOT reachable at 127.0.0.1:5432 and TEAMSAPPS_REQUIRE_POSTGRES=1." >&2
+  exit 1
 else
-  echo "!!! PostgreSQL is NOT reachable at 127.0.0.1:5432. No test needs it yet, so nothing is"
-  echo "!!! skipped today; once the PostgreSQL store lands, its tests will be skipped here."
+  postgres=0
+  pg_banner
 fi
 
-step "unit and integration tests (real binary, real HTTP, real SQLite files)"
+step "unit and integration tests (real binary, real HTTP, real SQLite files; storage conformance on SQLite and PostgreSQL)"
 cargo test --workspace --locked
+
+if [ "$postgres" = 1 ]; then
+  step "HTTP integration suites again, every server on a fresh PostgreSQL database"
+  TEAMSAPPS_TEST_BACKEND=postgres cargo test -p teamsapps --locked
+  # Databases of tests that made their own data directory are dropped once it is gone; drop
+  # what this run left (a directory that still exists belongs to a run still going).
+  if command -v psql >/dev/null 2>&1; then
+    psql -h 127.0.0.1 -U postgres -d postgres -AtX -c \
+      "SELECT datname || '|' || coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database
+       WHERE datname LIKE 'teamsapps\_it\_%'" 2>/dev/null |
+      while IFS='|' read -r db dir; do
+        if [ -n "$dir" ] && [ ! -e "$dir" ]; then
+          psql -h 127.0.0.1 -U postgres -d postgres -qX -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" </dev/null || true
+        fi
+      done || true
+  fi
+fi
 
 step "README worked example, run as written"
 scripts/readme-example.sh
+
+if [ "$postgres" = 0 ]; then
+  printf '\n'
+  pg_banner
+fi

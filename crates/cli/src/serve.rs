@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -12,6 +13,7 @@ use teamsapps_api::identity::Identity;
 use teamsapps_api::{AppState, Config, UpgradeWhenCurrent};
 use teamsapps_core::permissions::Cloud;
 use teamsapps_core::Store;
+use teamsapps_store_postgres::{PgOptions, PgStore};
 use teamsapps_store_sqlite::SqliteStore;
 
 /// Where the data lives. Precedence: --in-memory, then --database-url, then --data.
@@ -20,12 +22,56 @@ pub struct StoreArgs {
     /// Directory for the embedded SQLite database (teamsapps.db) and the token signing key.
     #[arg(long, env = "TEAMSAPPS_DATA", default_value = "./teamsapps-data")]
     pub data: PathBuf,
-    /// Choose the store explicitly: sqlite://PATH (postgres:// is planned).
+    /// Choose the store explicitly: sqlite://PATH, or postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    /// (also postgresql://) for several nodes on one PostgreSQL database.
     #[arg(long, env = "TEAMSAPPS_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Keep nothing: a private in-memory database.
     #[arg(long, env = "TEAMSAPPS_IN_MEMORY", default_value_t = false)]
     pub in_memory: bool,
+    /// PostgreSQL: connections this node keeps open at most.
+    #[arg(
+        long,
+        env = "TEAMSAPPS_DB_POOL_SIZE",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub db_pool_size: u32,
+    /// PostgreSQL: seconds to wait for the server to accept a connection.
+    #[arg(
+        long,
+        env = "TEAMSAPPS_DB_CONNECT_TIMEOUT",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub db_connect_timeout: u64,
+    /// PostgreSQL: seconds one statement may run (waiting for locks included) before it fails;
+    /// 0 keeps the server's statement_timeout.
+    #[arg(
+        long,
+        env = "TEAMSAPPS_DB_STATEMENT_TIMEOUT",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=86_400)
+    )]
+    pub db_statement_timeout: u64,
+}
+
+impl StoreArgs {
+    fn pg_options(&self) -> PgOptions {
+        PgOptions {
+            pool_size: self.db_pool_size as usize,
+            connect_timeout: Duration::from_secs(self.db_connect_timeout),
+            statement_timeout: (self.db_statement_timeout > 0)
+                .then(|| Duration::from_secs(self.db_statement_timeout)),
+        }
+    }
+}
+
+/// An opened store: the store, what it is (for logs), and its schema version.
+pub struct OpenedStore {
+    pub store: Arc<dyn Store>,
+    pub what: String,
+    pub schema_version: i64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -71,34 +117,42 @@ pub struct ServeArgs {
     pub allow_shared_client_app_id: bool,
 }
 
-pub fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<dyn Store>, String)> {
+/// Opens the store `args` choose and runs its migrations. A `--database-url` chooses the
+/// backend by its scheme: `postgres://` and `postgresql://` are PostgreSQL, `sqlite:` SQLite.
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<OpenedStore> {
+    let sqlite = |store: SqliteStore, what: String| OpenedStore {
+        store: Arc::new(store),
+        what,
+        schema_version: teamsapps_store_sqlite::SCHEMA_VERSION,
+    };
     if args.in_memory {
-        return Ok((
-            Arc::new(SqliteStore::open_in_memory()?),
-            "in-memory SQLite (nothing kept)".into(),
-        ));
+        let store = SqliteStore::open_in_memory()?;
+        return Ok(sqlite(store, "in-memory SQLite (nothing kept)".into()));
     }
     if let Some(url) = &args.database_url {
-        let lower = url.to_ascii_lowercase();
-        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            bail!("postgres:// URLs are not supported by this build yet; use sqlite://PATH or --data DIR");
+        if teamsapps_store_postgres::is_postgres_url(url) {
+            let store = PgStore::connect(url, args.pg_options()).await?;
+            let what = format!("PostgreSQL at {}", store.location());
+            let schema_version = store.schema_version().await?;
+            return Ok(OpenedStore { store: Arc::new(store), what, schema_version });
         }
-        if !lower.starts_with("sqlite:") {
-            bail!("unsupported --database-url '{url}': use sqlite://PATH");
+        if !url.to_ascii_lowercase().starts_with("sqlite:") {
+            bail!("unsupported --database-url '{url}': use sqlite://PATH or postgres://HOST/DB");
         }
-        return Ok((Arc::new(SqliteStore::open_url(url)?), format!("SQLite at {url}")));
+        let store = SqliteStore::open_url(url)?;
+        return Ok(sqlite(store, format!("SQLite at {url}")));
     }
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
     let path = args.data.join("teamsapps.db");
     let store = SqliteStore::open(&path)
         .with_context(|| format!("cannot open the database {}", path.display()))?;
-    Ok((Arc::new(store), format!("SQLite at {}", path.display())))
+    Ok(sqlite(store, format!("SQLite at {}", path.display())))
 }
 
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
-    let (_, what) = open_store(&args)?;
-    println!("schema is up to date ({what}, version {})", teamsapps_store_sqlite::SCHEMA_VERSION);
+    let opened = open_store(&args).await?;
+    println!("schema is up to date ({}, version {})", opened.what, opened.schema_version);
     Ok(())
 }
 
@@ -138,7 +192,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (store, what) = open_store(&args.store)?;
+    let OpenedStore { store, what, .. } = open_store(&args.store).await?;
     if let Some(seed) = &args.seed {
         apply_seed(store.as_ref(), seed).await?;
     }

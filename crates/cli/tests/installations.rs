@@ -1752,8 +1752,8 @@ async fn start_with_store_app() -> (Server, Option<tempfile::TempDir>) {
     let seed = dir.path().join("store-app.yaml");
     std::fs::write(&seed, STORE_SEED).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_teamsapps"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(store_args(dir.path()))
         .arg("--seed")
         .arg(seed)
         .stdout(Stdio::piped())

@@ -1,7 +1,12 @@
-//! The integration harness: the real `teamsapps` binary on port 0 with a fresh SQLite database
-//! per test, real HTTP, real tokens from its own token endpoint.
+//! The integration harness: the real `teamsapps` binary on port 0 with a fresh database per
+//! test, real HTTP, real tokens from its own token endpoint.
+//!
+//! The database is an SQLite file in the test's data directory, or, with
+//! `TEAMSAPPS_TEST_BACKEND=postgres`, a fresh PostgreSQL database with a unique name on the test
+//! server (`TEAMSAPPS_TEST_POSTGRES_URL`, by default 127.0.0.1:5432): see [`store_args`].
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +32,85 @@ pub const SELF_APP: (&str, &str) = ("44444444-4444-4444-8444-444444444444", "sel
 pub const NOPERM: (&str, &str) = ("55555555-5555-4555-8555-555555555555", "none-secret");
 pub const FAB: (&str, &str) = ("66666666-6666-4666-8666-666666666666", "fab-secret");
 pub const STORE_APP: &str = "0d820ecd-def2-4297-adad-78056cde7c78";
+
+/// Whether the servers of this run use PostgreSQL (`TEAMSAPPS_TEST_BACKEND=postgres`) rather
+/// than SQLite (unset, empty or `sqlite`).
+pub fn postgres_backend() -> bool {
+    match std::env::var("TEAMSAPPS_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("TEAMSAPPS_TEST_BACKEND={other:?}: expected sqlite or postgres"),
+    }
+}
+
+/// The file in a data directory that names its PostgreSQL database.
+const PG_DATABASE_FILE: &str = "postgres-database";
+/// Databases the harness creates are named `teamsapps_it_<uuid>` and carry their data
+/// directory as their comment.
+const PG_PREFIX: &str = "teamsapps_it_";
+
+/// The store flags of a server on the data directory `data`: `--data DIR`, or in PostgreSQL
+/// mode `--database-url` of the database that belongs to `data`. That database is created on
+/// first use and its name kept in a file in `data`, so that a restart on the same directory
+/// finds the same database; it is dropped with the harness's temporary directory (or, for a
+/// directory a test made itself, by the next run once the directory is gone). Tests that start
+/// the binary themselves pass these flags too, so that they use the same store.
+pub fn store_args(data: &Path) -> Vec<OsString> {
+    if !postgres_backend() {
+        return vec!["--data".into(), data.into()];
+    }
+    vec!["--database-url".into(), postgres_database_url(data).into()]
+}
+
+fn postgres_database_url(data: &Path) -> String {
+    use teamsapps_store_postgres::testing::{self, CreateOptions};
+    let admin = testing::admin_url();
+    if let Err(e) = testing::reachable() {
+        panic!(
+            "TEAMSAPPS_TEST_BACKEND=postgres, but the PostgreSQL test server is not reachable: {e}"
+        );
+    }
+    let file = data.join(PG_DATABASE_FILE);
+    let name = match std::fs::read_to_string(&file) {
+        Ok(name) => name.trim().to_owned(),
+        Err(_) => {
+            drop_orphaned_databases(&admin);
+            let name = format!("{PG_PREFIX}{}", uuid::Uuid::new_v4().simple());
+            let options = CreateOptions {
+                // ICU en-US: nothing may depend on the database's collation.
+                hostile_locale: true,
+                comment: Some(data.display().to_string()),
+                ..CreateOptions::default()
+            };
+            testing::create_database(&admin, &name, &options)
+                .unwrap_or_else(|e| panic!("creating the test database {name}: {e:#}"));
+            std::fs::write(&file, &name).expect("recording the test database's name");
+            name
+        }
+    };
+    testing::database_url(&admin, &name)
+}
+
+/// Drops the harness's databases whose data directory is gone (left by earlier tests).
+fn drop_orphaned_databases(admin: &str) {
+    use teamsapps_store_postgres::testing;
+    let Ok(databases) = testing::databases_with_prefix(admin, PG_PREFIX) else { return };
+    for (name, dir) in databases {
+        if dir.is_some_and(|d| !Path::new(&d).exists()) {
+            let _ = testing::drop_database(admin, &name);
+        }
+    }
+}
+
+/// Drops the PostgreSQL database that belongs to `data`, if it has one.
+fn drop_postgres_database(data: &Path) {
+    use teamsapps_store_postgres::testing;
+    if let Ok(name) = std::fs::read_to_string(data.join(PG_DATABASE_FILE)) {
+        if let Err(e) = testing::drop_database(&testing::admin_url(), name.trim()) {
+            eprintln!("warning: could not drop test database {}: {e:#}", name.trim());
+        }
+    }
+}
 
 pub fn fixture_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/fixture.yaml")
@@ -61,8 +145,8 @@ impl Server {
         let log = std::fs::File::create(&stderr_log).expect("log file");
         let fixture = fixture_path();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_teamsapps"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(store_args(data))
             .arg("--seed")
             .arg(&fixture)
             .args(extra)
@@ -275,6 +359,10 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        // The harness's own directory goes with the server, and its database with it.
+        if self._dir.is_some() && postgres_backend() {
+            drop_postgres_database(&self.data);
+        }
     }
 }
 
