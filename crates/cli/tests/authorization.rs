@@ -82,8 +82,8 @@ impl Node {
         let seed = data.join("seed.yaml");
         std::fs::write(&seed, seed_text).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_teamsapps"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(common::store_args(data))
             .arg("--seed")
             .arg(&seed)
             .args(extra)

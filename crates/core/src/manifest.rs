@@ -536,6 +536,39 @@ impl ManifestVersion {
     }
 }
 
+/// Control characters (NUL and the like; tab, newline and carriage return are text) in any
+/// string or key: no store can keep them faithfully, and no real manifest has them.
+fn check_control_characters(p: &mut Problems, value: &Value, path: &str) {
+    let bad = |s: &str| s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        Value::String(s) if bad(s) => p.add(
+            "SchemaError_Pattern",
+            if path.is_empty() { MANIFEST_FILE.to_string() } else { path.to_string() },
+            "String contains control characters, which are not allowed.",
+        ),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_control_characters(p, item, &format!("{path}[{i}]"));
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                if bad(key) {
+                    p.add(
+                        "SchemaError_AdditionalProperties",
+                        join(&key.escape_default().to_string()),
+                        "Property name contains control characters, which are not allowed.",
+                    );
+                } else {
+                    check_control_characters(p, item, &join(key));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn validate(manifest: &Value, files: Option<&PackageFiles>) -> CoreResult<AppPackage> {
     let Value::Object(root) = manifest else {
         return Err(CoreError::InvalidManifest(vec![detail(
@@ -545,6 +578,7 @@ fn validate(manifest: &Value, files: Option<&PackageFiles>) -> CoreResult<AppPac
         )]));
     };
     let mut p = Problems::default();
+    check_control_characters(&mut p, manifest, "");
 
     let manifest_version = check_manifest_version(&mut p, root);
     let manifest_id = check_id(&mut p, root);
@@ -1066,6 +1100,26 @@ fn check_scopes(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_anywhere_are_refused() {
+        let mut m = serde_json::json!({
+            "manifestVersion": "1.17", "id": "b5561ec9-8cab-4aa3-8aa2-d8d7172e4311", "version": "1.0.0",
+            "name": {"short": "Nul\u{0}name"}, "description": {"short": "s", "full": "line one\nline two"}
+        });
+        let err = super::parse_manifest_value(&m).unwrap_err();
+        match err {
+            crate::CoreError::InvalidManifest(d) => {
+                assert!(
+                    d.iter().any(|d| d.target == "name.short" && d.code == "SchemaError_Pattern"),
+                    "{d:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        m["name"]["short"] = serde_json::json!("Fine");
+        assert!(super::parse_manifest_value(&m).is_ok(), "newlines are text");
+    }
+
     use super::*;
     use serde_json::json;
     use zip::write::SimpleFileOptions;
