@@ -60,6 +60,11 @@ fi
 step "README worked example, run as written"
 scripts/readme-example.sh
 
+step "Python Graph SDK (msgraph-sdk, pinned) retries its way through --fault-rate 0.3"
+# Builds a venv in target/sdk-venv from scripts/sdk-retry/requirements.txt once; skips loudly
+# when python3 or the package index is missing (TEAMSAPPS_REQUIRE_SDK=1 makes that a failure).
+scripts/sdk-retry-check.sh
+
 if [ "$postgres" = 0 ]; then
   printf '\n'
   pg_banner

@@ -81,6 +81,51 @@ impl ApiError {
     }
 }
 
+/// `Retry-After` as Graph sends it: seconds, fractional allowed (spec 8.2, sample `2.128`).
+pub fn retry_after_text(seconds: f64) -> String {
+    let s = format!("{:.3}", seconds.max(0.001));
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+impl ApiError {
+    /// Graph's throttling answer (spec 8.2): 429 `TooManyRequests` with the nested innerError
+    /// code, message and status, and `Retry-After`.
+    pub fn too_many_requests(retry_after: f64) -> Self {
+        let mut e = Self::new(ErrorCode::TooManyRequests, "Please retry again later.");
+        e.extra = Some(Box::new(InnerExtra {
+            code: Some("429".into()),
+            message: Some("Please retry after".into()),
+            details: Vec::new(),
+            status: Some("429".into()),
+        }));
+        e.headers.push(("retry-after", retry_after_text(retry_after)));
+        e
+    }
+
+    /// A transient failure injected by `--fault-rate` or a fault rule: 429, 500, 502, 503 or
+    /// 504 in Graph's envelope (429 and 503 with `Retry-After`).
+    pub fn transient(status: u16, retry_after: f64) -> Self {
+        match status {
+            429 => Self::too_many_requests(retry_after),
+            503 => {
+                let mut e = Self::new(
+                    ErrorCode::ServiceUnavailable,
+                    "The service is temporarily unavailable. Please retry later.",
+                );
+                e.headers.push(("retry-after", retry_after_text(retry_after)));
+                e
+            }
+            502 => Self::new(ErrorCode::BadGateway, "The service failed to respond in time."),
+            504 => Self::new(ErrorCode::GatewayTimeout, "The request timed out."),
+            _ => Self::new(
+                ErrorCode::InternalServerError,
+                "An internal server error occurred. Please retry.",
+            ),
+        }
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(err: CoreError) -> Self {
         match err {
@@ -126,6 +171,7 @@ impl From<CoreError> for ApiError {
                     code: Some("UnableToParseTeamsAppManifest".into()),
                     message: Some(joined),
                     details,
+                    status: None,
                 }));
                 e
             }

@@ -22,9 +22,12 @@ impl FromRequestParts<AppState> for Auth {
         let principal = state.identity.authenticate(state.store.as_ref(), &parts.headers).await?;
         // What the configured national cloud does not offer is refused before anything else.
         let route = parts.extensions.get::<axum::extract::MatchedPath>().map(|m| m.as_str());
-        if let Some(op) = route.and_then(|r| crate::routes::operation_for(&parts.method, r)) {
+        let operation = route.and_then(|r| crate::routes::operation_for(&parts.method, r));
+        if let Some(op) = operation {
             state.config.cloud.check(op, principal.is_delegated())?;
         }
+        // Throttling and injected faults: after the token named the app, before the handler.
+        crate::controls::admit(state, parts, &principal, operation).await?;
         Ok(Auth(principal))
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP: the Graph surface (`/v1.0`, `/beta`) and the identity endpoints, on axum.
 
+pub mod controls;
 pub mod error;
 pub mod extract;
 pub mod headers;

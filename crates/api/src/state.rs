@@ -31,6 +31,8 @@ pub struct Config {
     pub explain_denials: bool,
     /// The national cloud played (spec 13).
     pub cloud: teamsapps_core::permissions::Cloud,
+    /// Throttling, fault injection and the test controls of this node.
+    pub controls: Arc<crate::controls::Controls>,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             unique_client_app_id: true,
             explain_denials: false,
             cloud: teamsapps_core::permissions::Cloud::Global,
+            controls: Arc::default(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `teamsapps`: a stateful, wire-compatible Microsoft Graph Teams app catalog and
 //! app-installation server.
 
+mod admin;
+mod keys;
 mod package;
 mod serve;
 
@@ -23,10 +25,14 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(serve::StoreArgs),
+    /// The token signing keys: list them, or rotate (add a new one).
+    Keys(keys::KeysArgs),
     /// Build an app package (zip) from a manifest.json, generating missing icons.
     Package(package::PackageArgs),
     /// Print the permission matrix as Markdown (the source of docs/permissions.md).
     Permissions,
+    /// Test controls of a running server: reset, snapshot, restore, settings, requests.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,7 +52,9 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
             Command::Migrate(args) => serve::migrate(args).await,
+            Command::Keys(args) => keys::run(args).await,
             Command::Package(args) => package::run(args),
+            Command::Admin(args) => admin::run(args).await,
             Command::Permissions => {
                 print!("{}", teamsapps_core::permissions::markdown());
                 Ok(())

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use teamsapps_api::controls::{Controls, Settings, ThrottleMode};
 use teamsapps_api::identity::Identity;
 use teamsapps_api::{AppState, Config, UpgradeWhenCurrent};
 use teamsapps_core::permissions::Cloud;
@@ -90,6 +91,42 @@ pub enum CloudArg {
     China,
 }
 
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum ThrottleArg {
+    Off,
+    Graph,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("'{s}' is not a rate between 0 and 1")),
+    }
+}
+
+/// The throttling and fault settings of `--config`, `--throttle` and `--fault-rate`.
+fn control_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let mut settings = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config file {}", path.display()))?;
+            Settings::parse(&text)
+                .with_context(|| format!("in the config file {}", path.display()))?
+        }
+        None => Settings::default(),
+    };
+    if let Some(t) = args.throttle {
+        settings.throttle.mode = match t {
+            ThrottleArg::Off => ThrottleMode::Off,
+            ThrottleArg::Graph => ThrottleMode::Graph,
+        };
+    }
+    if let Some(rate) = args.fault_rate {
+        settings.faults.rate = rate;
+    }
+    Ok(settings)
+}
+
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port. Prints `listening on http://HOST:PORT`.
@@ -115,6 +152,31 @@ pub struct ServeArgs {
     /// Allow several catalog apps with the same Entra app id (webApplicationInfo.id).
     #[arg(long, env = "TEAMSAPPS_ALLOW_SHARED_CLIENT_APP_ID", default_value_t = false)]
     pub allow_shared_client_app_id: bool,
+    /// Throttling: `off` (the default) or `graph`, Graph's Teams limits per app per tenant
+    /// (spec 8.2; limits overridable in --config).
+    #[arg(long, env = "TEAMSAPPS_THROTTLE", value_enum)]
+    pub throttle: Option<ThrottleArg>,
+    /// Share (0..1) of Graph requests that fail with a transient Graph error (429, 500, 502, 503,
+    /// 504) before anything is written. Identity requests are never faulted. Default 0.
+    #[arg(long, env = "TEAMSAPPS_FAULT_RATE", value_parser = parse_rate)]
+    pub fault_rate: Option<f64>,
+    /// Throttling limits and fault rules (YAML or JSON; see docs/testing.md). --throttle and
+    /// --fault-rate override what it says.
+    #[arg(long, env = "TEAMSAPPS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The key of the test controls under /_teamsapps/ (`Authorization: Bearer KEY`); a random
+    /// one is made and printed on stderr when not given.
+    #[arg(long, env = "TEAMSAPPS_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Seconds between re-reads of the token signing keys: a key added by `teamsapps keys
+    /// rotate` (or by another node) signs on this node within this time.
+    #[arg(
+        long,
+        env = "TEAMSAPPS_KEY_REFRESH_INTERVAL",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=120)
+    )]
+    pub key_refresh_interval: u64,
 }
 
 /// Opens the store `args` choose and runs its migrations. A `--database-url` chooses the
@@ -156,7 +218,8 @@ pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn apply_seed(store: &dyn Store, path: &PathBuf) -> anyhow::Result<()> {
+/// Applies the seed file; returns its text (the test controls' reset applies it again).
+async fn apply_seed(store: &dyn Store, path: &PathBuf) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the seed file {}", path.display()))?;
     let fixture = teamsapps_core::fixture::parse(&text)
@@ -169,7 +232,7 @@ async fn apply_seed(store: &dyn Store, path: &PathBuf) -> anyhow::Result<()> {
         apps = seed.apps.len(), installations = seed.installations.len(),
         "seed applied"
     );
-    Ok(())
+    Ok(text)
 }
 
 async fn shutdown_signal() {
@@ -192,10 +255,30 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = control_settings(&args)?;
     let OpenedStore { store, what, .. } = open_store(&args.store).await?;
+    let mut seed_text = None;
     if let Some(seed) = &args.seed {
-        apply_seed(store.as_ref(), seed).await?;
+        seed_text = Some(apply_seed(store.as_ref(), seed).await?);
     }
+    let seed = match &seed_text {
+        Some(text) => Some((text.as_str(), teamsapps_core::fixture::parse(text)?)),
+        None => None,
+    };
+    let admin_key = match &args.admin_key {
+        Some(k) if !k.trim().is_empty() => k.trim().to_string(),
+        Some(_) => bail!("--admin-key must not be empty"),
+        None => {
+            let key = uuid::Uuid::new_v4().simple().to_string();
+            eprintln!("admin key (Authorization: Bearer … for /_teamsapps/): {key}");
+            key
+        }
+    };
+    tracing::info!(
+        throttle = ?settings.throttle.mode, fault_rate = settings.faults.rate,
+        fault_rules = settings.faults.rules.len(), "throttling and faults"
+    );
+    let controls = Controls::new(settings, Some(admin_key), seed);
     let identity = Identity::load_or_create(store.as_ref())
         .await
         .context("cannot load the token signing key")?;
@@ -212,9 +295,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             CloudArg::Dod => Cloud::Dod,
             CloudArg::China => Cloud::China,
         },
+        controls: Arc::new(controls),
         ..Config::default()
     };
-    let state = AppState { store, identity: Arc::new(identity), config: Arc::new(config) };
+    let identity = Arc::new(identity);
+    let _key_refresh = identity
+        .clone()
+        .spawn_key_refresh(store.clone(), Duration::from_secs(args.key_refresh_interval));
+    let state = AppState { store, identity, config: Arc::new(config) };
     let app = teamsapps_api::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -328,17 +328,20 @@ fn installations(
     apps: &[CatalogApp],
 ) -> anyhow::Result<Vec<Installation>> {
     let mut out = Vec::new();
+    // Users by lowercase id and UPN (a fixture may hold many thousands of them).
+    let mut users: HashMap<String, &UserFixture> = HashMap::new();
+    for u in t.users.iter().rev() {
+        users.insert(u.user_principal_name.to_ascii_lowercase(), u);
+    }
+    for u in t.users.iter().rev() {
+        users.insert(u.id.to_ascii_lowercase(), u);
+    }
     for (i, inst) in t.installations.iter().enumerate() {
         let where_ = format!("installation {} of tenant {tid}", i + 1);
         let scope = match (&inst.user, &inst.chat, &inst.team) {
             (Some(u), None, None) => {
-                let user = t
-                    .users
-                    .iter()
-                    .find(|x| {
-                        x.id.eq_ignore_ascii_case(u)
-                            || x.user_principal_name.eq_ignore_ascii_case(u)
-                    })
+                let user = users
+                    .get(&u.to_ascii_lowercase())
                     .ok_or_else(|| anyhow!("{where_}: user '{u}' is not in the fixture"))?;
                 ScopeRef { kind: ScopeKind::User, id: user.id.to_ascii_lowercase() }
             }

@@ -166,4 +166,47 @@ pub trait Store: Send + Sync + 'static {
         scope: &ScopeRef,
         app_id: &str,
     ) -> StoreResult<bool>;
+
+    // --- test controls (snapshots) -------------------------------------------------------
+    /// Saves every tenant's data (directory, settings, catalog, installations; not the signing
+    /// keys) as the snapshot `name`, replacing a snapshot of that name.
+    async fn save_snapshot(&self, name: &str) -> StoreResult<()> {
+        let _ = name;
+        Err(StoreError::Backend(anyhow::anyhow!("this store does not keep snapshots")))
+    }
+    /// Replaces every tenant's data with the snapshot `name`, exactly as it was saved. False
+    /// (and nothing changed) when there is no such snapshot.
+    async fn restore_snapshot(&self, name: &str) -> StoreResult<bool> {
+        let _ = name;
+        Err(StoreError::Backend(anyhow::anyhow!("this store does not keep snapshots")))
+    }
+    /// Removes every tenant's data (not the signing keys, not the snapshots).
+    async fn wipe(&self) -> StoreResult<()> {
+        Err(StoreError::Backend(anyhow::anyhow!("this store cannot wipe its data")))
+    }
+}
+
+/// The tables a snapshot holds, parents before children (restore inserts in this order and
+/// deletes in the reverse one).
+pub const SNAPSHOT_TABLES: &[&str] = &[
+    "tenants",
+    "tenant_settings",
+    "users",
+    "chats",
+    "teams",
+    "applications",
+    "apps",
+    "definitions",
+    "installations",
+];
+
+/// A short identifier-safe key for a snapshot name (FNV-1a, 64 bits, hex): stores name the
+/// tables or schema of a snapshot with it.
+pub fn snapshot_key(name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }

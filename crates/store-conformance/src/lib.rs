@@ -74,6 +74,8 @@ macro_rules! __with_test_names {
             racing_transitions_one_wins
             concurrent_seeds_apply_once
             racing_writes_and_deletes_leave_no_dangling_installation
+            snapshot_restore_is_exact
+            wipe_removes_all_data_but_keys_and_snapshots
         }
     };
 }

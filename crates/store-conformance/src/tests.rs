@@ -1027,3 +1027,111 @@ pub async fn racing_writes_and_deletes_leave_no_dangling_installation(db: Arc<dy
         }
     }
 }
+
+// --- snapshots (test controls) ----------------------------------------------------------------
+
+/// Everything a client can see of the seeded tenants, through every read of the contract.
+async fn full_state(st: &dyn Store) -> String {
+    let s = seed();
+    let mut out = Vec::new();
+    for tenant in [T, T2] {
+        out.push(format!("{:?}", st.tenant(tenant).await.unwrap()));
+        out.push(format!("{:?}", st.tenant_settings(tenant).await.unwrap()));
+        out.push(format!("{:?}", st.list_apps(tenant).await.unwrap()));
+        for u in &s.users {
+            out.push(format!("{:?}", st.user(tenant, &u.id).await.unwrap()));
+            let scope = scope(ScopeKind::User, &u.id);
+            out.push(format!("{:?}", st.list_installations(tenant, &scope).await.unwrap()));
+        }
+        for c in &s.chats {
+            out.push(format!("{:?}", st.chat(tenant, &c.id).await.unwrap()));
+            let scope = scope(ScopeKind::Chat, &c.id);
+            out.push(format!("{:?}", st.list_installations(tenant, &scope).await.unwrap()));
+        }
+        for t in &s.teams {
+            out.push(format!("{:?}", st.team(tenant, &t.id).await.unwrap()));
+            let scope = scope(ScopeKind::Team, &t.id);
+            out.push(format!("{:?}", st.list_installations(tenant, &scope).await.unwrap()));
+        }
+        for a in &s.applications {
+            out.push(format!("{:?}", st.application(tenant, &a.app_id).await.unwrap()));
+        }
+    }
+    out.join("\n")
+}
+
+/// Changes every kind of data the snapshot holds.
+async fn change_everything(st: &dyn Store) {
+    let mut changed = seed();
+    changed.users[0].display_name = "Renamed".into();
+    changed.tenants[0].display_name = "Renamed tenant".into();
+    st.apply_seed(&changed).await.unwrap();
+    let mut settings = st.tenant_settings(T).await.unwrap();
+    settings.allow_user_requests_for_app_access = !settings.allow_user_requests_for_app_access;
+    st.set_tenant_settings(T, &settings).await.unwrap();
+    st.create_app(&app(T, "snap-new", Some("m-snap")), &published("snap-new", "1.0"))
+        .await
+        .unwrap();
+    st.create_installation(&inst(&scope(ScopeKind::Team, "team-1"), "snap-new", "1.0"))
+        .await
+        .unwrap();
+    let first = st.list_apps(T).await.unwrap()[0].app.id.clone();
+    assert!(st.delete_app(T, &first).await.unwrap());
+}
+
+pub async fn snapshot_restore_is_exact(db: Arc<dyn TestDb>) {
+    let st = db.store();
+    st.add_signing_key(&SigningKey {
+        kid: "k".into(),
+        private_pem: "P".into(),
+        created_at: at(0, 0),
+    })
+    .await
+    .unwrap();
+    st.apply_seed(&seed()).await.unwrap();
+    let before = full_state(st.as_ref()).await;
+    st.save_snapshot("before").await.unwrap();
+    assert_eq!(full_state(st.as_ref()).await, before, "taking a snapshot changes nothing");
+
+    change_everything(st.as_ref()).await;
+    let changed = full_state(st.as_ref()).await;
+    assert_ne!(changed, before);
+    assert!(st.restore_snapshot("before").await.unwrap());
+    assert_eq!(full_state(st.as_ref()).await, before);
+    // Another node sees the restored state.
+    assert_eq!(full_state(db.another().await.as_ref()).await, before);
+    // A snapshot can be restored again; an unknown one changes nothing.
+    change_everything(st.as_ref()).await;
+    assert!(!st.restore_snapshot("no such snapshot").await.unwrap());
+    assert_eq!(full_state(st.as_ref()).await, changed);
+    // Taking a snapshot under a name replaces the one of that name.
+    st.save_snapshot("before").await.unwrap();
+    assert!(st.restore_snapshot("before").await.unwrap());
+    assert_eq!(full_state(st.as_ref()).await, changed);
+    assert_eq!(st.signing_keys().await.unwrap().len(), 1, "signing keys are not in snapshots");
+}
+
+pub async fn wipe_removes_all_data_but_keys_and_snapshots(db: Arc<dyn TestDb>) {
+    let st = db.store();
+    let empty = full_state(st.as_ref()).await;
+    st.add_signing_key(&SigningKey {
+        kid: "k".into(),
+        private_pem: "P".into(),
+        created_at: at(0, 0),
+    })
+    .await
+    .unwrap();
+    st.apply_seed(&seed()).await.unwrap();
+    let seeded = full_state(st.as_ref()).await;
+    st.save_snapshot("Seeded state / with odd name ' \"").await.unwrap();
+    st.wipe().await.unwrap();
+    assert_eq!(full_state(st.as_ref()).await, empty);
+    assert_eq!(st.signing_keys().await.unwrap().len(), 1);
+    assert!(st.restore_snapshot("Seeded state / with odd name ' \"").await.unwrap());
+    assert_eq!(full_state(st.as_ref()).await, seeded);
+    // Writes after a restore follow the usual rules.
+    assert_eq!(
+        conflict(st.create_installation(&inst(&team_scope(), "a1", "1.0")).await),
+        "installation"
+    );
+}

@@ -777,6 +777,67 @@ impl Store for PgStore {
         })
         .await
     }
+
+    async fn save_snapshot(&self, name: &str) -> StoreResult<()> {
+        let key = teamsapps_core::store::snapshot_key(name);
+        let key = &key;
+        self.run("save_snapshot", |mut c| async move {
+            let mut sql = format!(
+                "DROP SCHEMA IF EXISTS \"_snap_{key}\" CASCADE; CREATE SCHEMA \"_snap_{key}\";"
+            );
+            for t in teamsapps_core::store::SNAPSHOT_TABLES {
+                sql.push_str(&format!("CREATE TABLE \"_snap_{key}\".{t} AS SELECT * FROM {t};"));
+            }
+            let tx = c.transaction().await?;
+            tx.batch_execute(&sql).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn restore_snapshot(&self, name: &str) -> StoreResult<bool> {
+        let key = teamsapps_core::store::snapshot_key(name);
+        let key = &key;
+        self.run("restore_snapshot", |mut c| async move {
+            let tx = c.transaction().await?;
+            let schema = format!("_snap_{key}");
+            let found = tx
+                .query_opt(
+                    "SELECT 1 FROM information_schema.schemata WHERE schema_name = $1",
+                    &[&schema],
+                )
+                .await?;
+            if found.is_none() {
+                return Ok(false);
+            }
+            // The snapshot was consistent when taken and replaces everything: where the role
+            // may (a superuser, or one granted SET on it), skip the foreign-key checks, a third
+            // of the time. Otherwise they run.
+            tx.batch_execute("SAVEPOINT snapshot_fk").await?;
+            if tx.batch_execute("SET LOCAL session_replication_role = replica").await.is_err() {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT snapshot_fk").await?;
+            }
+            let tables = teamsapps_core::store::SNAPSHOT_TABLES;
+            let mut sql = format!("TRUNCATE {};", tables.join(", "));
+            for t in tables {
+                sql.push_str(&format!("INSERT INTO {t} SELECT * FROM \"{schema}\".{t};"));
+            }
+            tx.batch_execute(&sql).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn wipe(&self) -> StoreResult<()> {
+        self.run("wipe", |c| async move {
+            let tables = teamsapps_core::store::SNAPSHOT_TABLES;
+            c.batch_execute(&format!("TRUNCATE {};", tables.join(", "))).await?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 /// The seed in the caller's transaction: directory objects upserted, catalog content and

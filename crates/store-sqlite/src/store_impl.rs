@@ -714,6 +714,62 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn save_snapshot(&self, name: &str) -> StoreResult<()> {
+        const WHAT: &str = "save_snapshot";
+        let key = teamsapps_core::store::snapshot_key(name);
+        self.write(WHAT, move |c| {
+            let mut sql = String::new();
+            for t in teamsapps_core::store::SNAPSHOT_TABLES {
+                sql.push_str(&format!(
+                    "DROP TABLE IF EXISTS \"_snap_{key}_{t}\"; \
+                     CREATE TABLE \"_snap_{key}_{t}\" AS SELECT * FROM {t};"
+                ));
+            }
+            c.execute_batch(&sql).map_err(|e| rows::backend(e, WHAT))
+        })
+        .await
+    }
+
+    async fn restore_snapshot(&self, name: &str) -> StoreResult<bool> {
+        const WHAT: &str = "restore_snapshot";
+        let key = teamsapps_core::store::snapshot_key(name);
+        self.write_unchecked(WHAT, move |c| {
+            let found: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    params![format!("_snap_{key}_installations")],
+                    |r| r.get(0),
+                )
+                .map_err(|e| rows::backend(e, WHAT))?;
+            if found == 0 {
+                return Ok(false);
+            }
+            let tables = teamsapps_core::store::SNAPSHOT_TABLES;
+            let mut sql = String::new();
+            for t in tables.iter().rev() {
+                sql.push_str(&format!("DELETE FROM {t};"));
+            }
+            for t in tables {
+                sql.push_str(&format!("INSERT INTO {t} SELECT * FROM \"_snap_{key}_{t}\";"));
+            }
+            c.execute_batch(&sql).map_err(|e| rows::backend(e, WHAT))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn wipe(&self) -> StoreResult<()> {
+        const WHAT: &str = "wipe";
+        self.write_unchecked(WHAT, move |c| {
+            let mut sql = String::new();
+            for t in teamsapps_core::store::SNAPSHOT_TABLES.iter().rev() {
+                sql.push_str(&format!("DELETE FROM {t};"));
+            }
+            c.execute_batch(&sql).map_err(|e| rows::backend(e, WHAT))
+        })
+        .await
+    }
 }
 
 /// The seed in the caller's transaction: directory objects upserted, catalog content and

@@ -34,7 +34,9 @@ error_codes! {
     TooManyRequests => (429, "TooManyRequests"),
     InternalServerError => (500, "InternalServerError"),
     NotImplemented => (501, "NotImplemented"),
+    BadGateway => (502, "BadGateway"),
     ServiceUnavailable => (503, "ServiceUnavailable"),
+    GatewayTimeout => (504, "GatewayTimeout"),
 }
 
 /// One entry of `innerError.details[]` (manifest validation, spec section 11).
@@ -51,6 +53,8 @@ pub struct InnerExtra {
     pub code: Option<String>,
     pub message: Option<String>,
     pub details: Vec<ErrorDetail>,
+    /// `innerError.status` (429 carries `"429"`, spec 8.2).
+    pub status: Option<String>,
 }
 
 /// Renders Graph's error envelope:
@@ -73,6 +77,9 @@ pub fn error_body(
         }
         if !extra.details.is_empty() {
             inner.insert("details".into(), json!(extra.details));
+        }
+        if let Some(st) = &extra.status {
+            inner.insert("status".into(), json!(st));
         }
     }
     inner.insert("date".into(), json!(date));

@@ -3,7 +3,12 @@
 //! discovery endpoints (`token.rs`, `discovery.rs`).
 //!
 //! Keys live in the store, so every API node serving one database signs and verifies with the
-//! same keys; a node that meets a `kid` it does not know re-reads the keys (at most once a second).
+//! same keys. The newest key (by `created_at`, ties by `kid`: the store's order) signs, so every
+//! node makes the same choice from the same rows; every node re-reads the keys periodically
+//! ([`Identity::spawn_key_refresh`]) and whenever it meets a `kid` it does not know, so a key
+//! added by another node or by `teamsapps keys rotate` is picked up within a bounded time and
+//! never refused. A key stays published and accepted until every token it can have signed has
+//! expired ([`key_retires_at`]), then it is dropped from the ring.
 
 mod discovery;
 mod token;
@@ -47,7 +52,15 @@ pub const GLOBAL_ADMIN_ROLE_TEMPLATE: &str = "62e90394-69f5-4237-9190-012177145e
 
 const KEY_BITS: usize = 2048;
 const CACHE_CAPACITY: usize = 10_000;
-const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// How often one unknown `kid` may trigger a re-read of the keys.
+const UNKNOWN_KID_RETRY: Duration = Duration::from_secs(1);
+/// At most this many re-reads for unknown `kid`s per second (garbage tokens cannot flood the
+/// database).
+const UNKNOWN_KID_READS_PER_SEC: u32 = 20;
+/// A node may keep signing with a predecessor key for up to its refresh interval after the
+/// successor was added (and clocks differ): the predecessor stays valid this much longer than
+/// the token lifetime. Refresh intervals are capped below it.
+pub const KEY_RETIRE_GRACE_SECS: i64 = 300;
 
 const MSG_EMPTY: &str = "Access token is empty.";
 const MSG_INVALID: &str = "Access token validation failure.";
@@ -267,6 +280,41 @@ fn key_id(public: &RsaPublicKey) -> anyhow::Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(&digest[..16]))
 }
 
+/// When `key`, whose successor (the next newer key) is `successor`, stops being published and
+/// accepted: once every token it may have signed has expired.
+pub fn key_retires_at(successor: &SigningKey) -> chrono::DateTime<chrono::Utc> {
+    successor.created_at + chrono::Duration::seconds(TOKEN_LIFETIME_SECS + KEY_RETIRE_GRACE_SECS)
+}
+
+/// The state of each key of `keys` (newest first, the store's order) at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Signs new tokens (the newest key).
+    Signing,
+    /// Superseded, still published and accepted until the given time.
+    Retiring(chrono::DateTime<chrono::Utc>),
+    /// Superseded and past its tokens' lifetime: neither published nor accepted.
+    Retired,
+}
+
+/// The state of every key of `keys` (newest first) at `now`.
+pub fn key_states(keys: &[SigningKey], now: chrono::DateTime<chrono::Utc>) -> Vec<KeyState> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, _)| match i {
+            0 => KeyState::Signing,
+            _ => {
+                let until = key_retires_at(&keys[i - 1]);
+                if now >= until {
+                    KeyState::Retired
+                } else {
+                    KeyState::Retiring(until)
+                }
+            }
+        })
+        .collect()
+}
+
 struct Signer {
     kid: String,
     key: EncodingKey,
@@ -287,11 +335,15 @@ struct KeyRing {
 }
 
 impl KeyRing {
-    /// `keys` newest first (the store's order).
+    /// `keys` newest first (the store's order); retired keys are left out.
     fn from_keys(keys: &[SigningKey]) -> anyhow::Result<KeyRing> {
         let mut signer = None;
         let mut verifiers = Vec::with_capacity(keys.len());
-        for stored in keys {
+        let states = key_states(keys, chrono::Utc::now());
+        for (stored, state) in keys.iter().zip(states) {
+            if state == KeyState::Retired {
+                continue;
+            }
             let private = RsaPrivateKey::from_pkcs8_pem(&stored.private_pem)
                 .with_context(|| format!("signing key {} is not a PKCS#8 RSA key", stored.kid))?;
             let public = private.to_public_key();
@@ -375,8 +427,18 @@ impl TokenCache {
 /// JWKS) and the cache of verified tokens. One per application state; no globals.
 pub struct Identity {
     ring: RwLock<Arc<KeyRing>>,
-    last_key_refresh: Mutex<Option<Instant>>,
+    /// Unknown kids recently looked up in vain, and the re-reads of this second.
+    misses: Mutex<KidMisses>,
+    /// Serialises re-reads, so that an older read never replaces a newer ring.
+    reload: tokio::sync::Mutex<()>,
     cache: Mutex<TokenCache>,
+}
+
+#[derive(Default)]
+struct KidMisses {
+    kids: HashMap<String, Instant>,
+    window: Option<Instant>,
+    reads: u32,
 }
 
 impl std::fmt::Debug for Identity {
@@ -414,7 +476,8 @@ impl Identity {
     pub fn from_signing_keys(keys: &[SigningKey]) -> anyhow::Result<Identity> {
         Ok(Identity {
             ring: RwLock::new(Arc::new(KeyRing::from_keys(keys)?)),
-            last_key_refresh: Mutex::new(None),
+            misses: Mutex::new(KidMisses::default()),
+            reload: tokio::sync::Mutex::new(()),
             cache: Mutex::new(TokenCache::new(CACHE_CAPACITY)),
         })
     }
@@ -526,7 +589,7 @@ impl Identity {
         let kid = header.kid.ok_or_else(invalid)?;
         let mut ring = self.ring();
         if ring.verifier(&kid).is_none() {
-            if !self.refresh_keys(store).await {
+            if !self.refresh_for_kid(store, &kid).await {
                 return Err(invalid());
             }
             ring = self.ring();
@@ -546,34 +609,91 @@ impl Identity {
         Ok((principal, exp, fingerprint))
     }
 
-    /// Re-reads the keys from the store (another node may have created or rotated one).
-    /// At most once per `KEY_REFRESH_INTERVAL`; true when the ring was replaced.
-    async fn refresh_keys(&self, store: &dyn Store) -> bool {
+    /// Re-reads the keys because a token names `kid`, which this node does not know (another
+    /// node created or rotated a key). Each kid at most once per `UNKNOWN_KID_RETRY`, and at
+    /// most `UNKNOWN_KID_READS_PER_SEC` reads a second; true when the ring now knows `kid`.
+    async fn refresh_for_kid(&self, store: &dyn Store, kid: &str) -> bool {
         {
-            let mut last = lock(&self.last_key_refresh);
-            if last.is_some_and(|t| t.elapsed() < KEY_REFRESH_INTERVAL) {
+            let mut misses = lock(&self.misses);
+            let now = Instant::now();
+            if misses.kids.get(kid).is_some_and(|t| now.duration_since(*t) < UNKNOWN_KID_RETRY) {
                 return false;
             }
-            *last = Some(Instant::now());
+            if misses.window.is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1)) {
+                misses.window = Some(now);
+                misses.reads = 0;
+            }
+            if misses.reads >= UNKNOWN_KID_READS_PER_SEC {
+                return false;
+            }
+            misses.reads += 1;
         }
-        let keys = match store.signing_keys().await {
-            Ok(keys) if !keys.is_empty() => keys,
-            Ok(_) => return false,
-            Err(e) => {
-                tracing::warn!(error = %e, "re-reading the signing keys failed");
-                return false;
+        if let Err(e) = self.reload_keys(store).await {
+            tracing::warn!(error = %format!("{e:#}"), "re-reading the signing keys failed");
+            return false;
+        }
+        let known = self.ring().verifier(kid).is_some();
+        if !known {
+            let mut misses = lock(&self.misses);
+            if misses.kids.len() >= 1024 {
+                misses.kids.clear();
             }
+            misses.kids.insert(kid.to_string(), Instant::now());
+        }
+        known
+    }
+
+    /// Re-reads the keys from the store and replaces the ring: the newest key signs, retired
+    /// keys are dropped. Returns the signing kid when it changed.
+    pub async fn reload_keys(&self, store: &dyn Store) -> anyhow::Result<Option<String>> {
+        let _serial = self.reload.lock().await;
+        let keys = store.signing_keys().await.context("reading the signing keys")?;
+        if keys.is_empty() {
+            anyhow::bail!("the store holds no signing key");
+        }
+        let ring = KeyRing::from_keys(&keys).context("the stored signing keys are unusable")?;
+        let mut slot = self.ring.write().unwrap_or_else(|e| e.into_inner());
+        let changed = (slot.signer.kid != ring.signer.kid).then(|| ring.signer.kid.clone());
+        *slot = Arc::new(ring);
+        Ok(changed)
+    }
+
+    /// Re-reads the keys every `every` until the returned task is aborted (or the runtime
+    /// stops): a key rotated by `teamsapps keys rotate` or created by another node signs on
+    /// this node within `every`, and retired keys leave the JWKS.
+    pub fn spawn_key_refresh(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match self.reload_keys(store.as_ref()).await {
+                    Ok(Some(kid)) => tracing::info!(%kid, "now signing with a new key"),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "key refresh failed"),
+                }
+            }
+        })
+    }
+
+    /// Whether the ring accepts the signature of `token` (no claims checked, no re-read).
+    #[cfg(test)]
+    fn verify_for_test(&self, token: &str) -> bool {
+        let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid) else {
+            return false;
         };
-        match KeyRing::from_keys(&keys) {
-            Ok(ring) => {
-                *self.ring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the stored signing keys are unusable");
-                false
-            }
-        }
+        let ring = self.ring();
+        let Some(verifier) = ring.verifier(&kid) else { return false };
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Map<String, Value>>(token, &verifier.key, &validation).is_ok()
     }
 
     #[cfg(test)]

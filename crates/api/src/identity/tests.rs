@@ -1310,3 +1310,34 @@ async fn identity_refuses_tokens_of_deleted_or_rotated_app_registrations_and_del
         assert_eq!(msg, "Access token validation failure.", "{what}");
     }
 }
+
+#[test]
+fn identity_retires_a_superseded_key_after_its_tokens_expired() {
+    let now = chrono::Utc::now();
+    let mut newer = key_b();
+    let mut older = key_a();
+    // Rotated just now: the previous key is still accepted until its tokens have expired.
+    newer.created_at = now;
+    older.created_at = now - chrono::Duration::days(30);
+    let states = key_states(&[newer.clone(), older.clone()], now);
+    let until = now + chrono::Duration::seconds(TOKEN_LIFETIME_SECS + KEY_RETIRE_GRACE_SECS);
+    assert_eq!(states, vec![KeyState::Signing, KeyState::Retiring(until)]);
+    let id = Identity::from_signing_keys(&[newer.clone(), older.clone()]).unwrap();
+    assert_eq!(id.signing_kid(), newer.kid);
+    assert_eq!(id.jwks()["keys"].as_array().unwrap().len(), 2);
+    let token =
+        Identity::from_signing_keys(&[older.clone()]).unwrap().issue(&app_claims()).unwrap();
+    assert!(id.verify_for_test(&token));
+
+    // Rotated longer ago than the token lifetime plus the grace: the previous key is gone.
+    newer.created_at = now - chrono::Duration::seconds(TOKEN_LIFETIME_SECS + KEY_RETIRE_GRACE_SECS);
+    let states = key_states(&[newer.clone(), older.clone()], now);
+    assert_eq!(states, vec![KeyState::Signing, KeyState::Retired]);
+    let id = Identity::from_signing_keys(&[newer.clone(), older]).unwrap();
+    assert_eq!(id.signing_kid(), newer.kid);
+    let jwks = id.jwks();
+    let kids: Vec<&str> =
+        jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids, vec![newer.kid.as_str()]);
+    assert!(!id.verify_for_test(&token), "a token of the retired key is refused");
+}

@@ -147,9 +147,11 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1.0", graph_routes().layer(Extension(ApiVersion::V1)))
         .nest("/beta", graph_routes().layer(Extension(ApiVersion::Beta)))
         .merge(identity::router())
+        .merge(crate::controls::router())
         .fallback(unknown_path)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::controls::observe))
         .layer(middleware::from_fn_with_state(state.clone(), graph_headers))
         .with_state(state);
     let normalized = tower::util::MapRequestLayer::new(normalize).layer(inner);
