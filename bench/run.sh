@@ -42,7 +42,7 @@ trap cleanup EXIT
 start_node() {
   local log=$1; shift
   local out="$log.out"
-  TEAMSAPPS_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --seed "$work/fixture.yaml" "$@" >"$out" 2>"$log" &
+  TEAMSAPPS_LOG=warn "$BIN" serve --listen 127.0.0.1:0 --seed "${SEED_FILE:-$work/fixture.yaml}" "$@" >"$out" 2>"$log" &
   pids+=($!)
   for _ in $(seq 1 300); do
     if grep -q '^listening on ' "$out" 2>/dev/null; then
@@ -95,6 +95,58 @@ start_node "$work/pg2b.log" --database-url "$DB_URL"
 measure "PostgreSQL, 2 nodes" "$a,$NODE_URL"
 stop_nodes
 
+# Reset and restore of the test controls (docs/testing.md) on a tenant with 10,000
+# installations: the median of 3 rounds of snapshot, reset and restore, as timed by the server.
+"$BENCH" fixture-installed 10000 >"$work/fixture10k.yaml"
+controls=()
+time_controls() {
+  local label=$1 url=$2 key=benchkey
+  local out
+  out=$(python3 - "$url" "$key" <<'PY'
+import json, statistics, sys, urllib.request
+url, key = sys.argv[1], sys.argv[2]
+def post(path):
+    req = urllib.request.Request(url + path, method="POST", headers={"Authorization": "Bearer " + key})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)["elapsedMs"]
+post("/_teamsapps/reset")  # the first reset builds the seed snapshot; not counted
+rounds = {"snapshot": [], "reset": [], "restore": []}
+for _ in range(3):
+    rounds["snapshot"].append(post("/_teamsapps/snapshots/bench"))
+    rounds["reset"].append(post("/_teamsapps/reset"))
+    rounds["restore"].append(post("/_teamsapps/snapshots/bench/restore"))
+print(" | ".join(f"{statistics.median(v):.1f}" for v in rounds.values()))
+PY
+)
+  echo "== $label: snapshot | reset | restore (ms, median of 3): $out" >&2
+  controls+=("| $label | $out |")
+}
+SEED_FILE="$work/fixture10k.yaml" start_node "$work/ctl-sqlite.log" --data "$work/ctl-sqlite" --admin-key benchkey
+time_controls "SQLite" "$NODE_URL"
+stop_nodes
+new_db
+SEED_FILE="$work/fixture10k.yaml" start_node "$work/ctl-pg.log" --database-url "$DB_URL" --admin-key benchkey
+time_controls "PostgreSQL" "$NODE_URL"
+stop_nodes
+
 machine="$(nproc) CPU cores ($(uname -m)), PostgreSQL $(psql "$PG/postgres" -AtX -c 'SHOW server_version' | cut -d' ' -f1), $(date -u +%Y-%m-%d)"
 echo "== docs/performance.md"
 "$BENCH" report docs/performance.md "$machine" "${results[@]}"
+
+# The controls table goes in its own section, replaced on every run.
+python3 - docs/performance.md "$machine" "${controls[@]}" <<'PY'
+import re, sys
+path, machine, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
+section = (
+    "## Reset and restore (test controls)\n\n"
+    "A tenant with 10,000 installations; time measured inside the server (`elapsedMs` of the "
+    "`/_teamsapps` answers), median of 3 rounds after a first reset that builds the seed snapshot. "
+    "Target: under 50 ms. Machine: " + machine + ". Reproduce: `bench/run.sh`.\n\n"
+    "| store | snapshot ms | reset ms | restore ms |\n|---|---:|---:|---:|\n" + "\n".join(rows) + "\n"
+)
+text = open(path).read()
+pattern = re.compile(r"## Reset and restore \(test controls\)\n.*?(?=\n## |\Z)", re.S)
+text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+open(path, "w").write(text)
+PY
+echo "== docs/performance.md: reset and restore section"

@@ -33,6 +33,23 @@ fn main() -> anyhow::Result<()> {
             print!("{}", fixture(arg(1, "USERS")?.parse()?));
             Ok(())
         }
+        // The bench tenant plus a store app installed for every user: the state that reset
+        // and restore are timed on.
+        "fixture-installed" => {
+            let users: usize = arg(1, "USERS")?.parse()?;
+            let mut out = fixture(users);
+            out.push_str(&format!(
+                "    catalog:\n      - distributionMethod: store\n        manifest: {{ \
+                 manifestVersion: \"1.17\", id: {STORE_APP}, version: \"1.0.0\", \
+                 name: {{ short: Notes }}, description: {{ short: Notes, full: Notes. }}, \
+                 staticTabs: [{{ entityId: notes, scopes: [personal] }}] }}\n    installations:\n"
+            ));
+            for i in 0..users {
+                out.push_str(&format!("      - {{ user: {}, app: {STORE_APP} }}\n", user_id(i)));
+            }
+            print!("{out}");
+            Ok(())
+        }
         "run" => {
             let nodes: Vec<String> = arg(2, "NODES")?.split(',').map(str::to_string).collect();
             let spec = Spec {
@@ -49,9 +66,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         "report" => report(arg(1, "DOC")?, arg(2, "MACHINE")?, &args[3..]),
-        other => bail!("unknown command {other}: fixture, run or report"),
+        other => bail!("unknown command {other}: fixture, fixture-installed, run or report"),
     }
 }
+
+const STORE_APP: &str = "0d820ecd-def2-4297-adad-78056cde7c78";
 
 fn user_id(i: usize) -> String {
     format!("0000be01-{:04x}-4000-8000-{:012x}", i / 0x10000, i)
