@@ -31,6 +31,7 @@ error_codes! {
     PreconditionFailed => (412, "PreconditionFailed"),
     RequestEntityTooLarge => (413, "RequestEntityTooLarge"),
     UnsupportedMediaType => (415, "UnsupportedMediaType"),
+    FailedDependency => (424, "FailedDependency"),
     TooManyRequests => (429, "TooManyRequests"),
     InternalServerError => (500, "InternalServerError"),
     NotImplemented => (501, "NotImplemented"),

@@ -2,6 +2,7 @@
 //! the answers for what we do not serve.
 
 mod app_catalogs;
+mod batch;
 mod installed_apps;
 mod response;
 
@@ -25,7 +26,7 @@ fn graph_routes() -> Router<AppState> {
     let later = |what: &'static str| any(move || async move { not_implemented(what) });
     app_catalogs::routes()
         .merge(installed_apps::routes())
-        .route("/$batch", later("JSON batching ($batch)"))
+        .route("/$batch", axum::routing::post(batch::batch))
         .route("/me/{*rest}", later("the /me aliases (use /users/{id})"))
         .route(
             "/users/{user}/chats/{*rest}",
