@@ -463,7 +463,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let res = next.run(req).await;
     let caller = lock(&slot.0).clone();
     let p = caller.principal.as_ref();
-    state.config.controls.record(json!({
+    state.controls.record(json!({
         "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "requestId": request_id,
         "method": method.as_str(),
@@ -496,7 +496,7 @@ pub async fn admit(
         c.principal = Some(principal.clone());
         c.operation = operation;
     }
-    state.config.controls.admit(&parts.method, parts.uri.path(), operation, principal, slot).await
+    state.controls.admit(&parts.method, parts.uri.path(), operation, principal, slot).await
 }
 
 // --- /_teamsapps/ -----------------------------------------------------------------------------
@@ -507,7 +507,7 @@ fn check_key(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
-    let ok = match (&state.config.controls.admin_key, given) {
+    let ok = match (&state.controls.admin_key, given) {
         (Some(key), Some(given)) => {
             key.len() == given.len()
                 && key.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
@@ -548,7 +548,7 @@ fn ms(started: Instant) -> f64 {
 /// first time) an empty store with the start fixture applied.
 pub async fn reset_store(state: &AppState) -> anyhow::Result<()> {
     let store = state.store.as_ref();
-    let controls = &state.config.controls;
+    let controls = &state.controls;
     let name = format!(
         "__teamsapps_seed_{}",
         controls.seed.as_ref().map(|(d, _)| d.as_str()).unwrap_or("empty")
@@ -571,7 +571,7 @@ async fn reset(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let started = Instant::now();
     match reset_store(&state).await {
         Ok(()) => {
-            lock(&state.config.controls.buckets).clear();
+            lock(&state.controls.buckets).clear();
             Json(json!({"reset": true, "elapsedMs": ms(started)})).into_response()
         }
         Err(e) => internal(e),
@@ -625,7 +625,7 @@ async fn get_settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
     if let Err(e) = check_key(&state, &headers) {
         return e.into_response();
     }
-    Json(state.config.controls.settings()).into_response()
+    Json(state.controls.settings()).into_response()
 }
 
 async fn put_settings(
@@ -641,8 +641,8 @@ async fn put_settings(
         .and_then(|s| s.validate().map(|()| s));
     match parsed {
         Ok(settings) => {
-            state.config.controls.set_settings(settings);
-            Json(state.config.controls.settings()).into_response()
+            state.controls.set_settings(settings);
+            Json(state.controls.settings()).into_response()
         }
         Err(e) => {
             ApiError::bad_request(format!("The settings are not valid: {e}.")).into_response()
@@ -654,7 +654,7 @@ async fn get_requests(State(state): State<AppState>, headers: HeaderMap) -> Resp
     if let Err(e) = check_key(&state, &headers) {
         return e.into_response();
     }
-    let log: Vec<Value> = lock(&state.config.controls.log).iter().cloned().collect();
+    let log: Vec<Value> = lock(&state.controls.log).iter().cloned().collect();
     Json(json!({"value": log})).into_response()
 }
 
@@ -662,7 +662,7 @@ async fn clear_requests(State(state): State<AppState>, headers: HeaderMap) -> Re
     if let Err(e) = check_key(&state, &headers) {
         return e.into_response();
     }
-    lock(&state.config.controls.log).clear();
+    lock(&state.controls.log).clear();
     axum::http::StatusCode::NO_CONTENT.into_response()
 }
 

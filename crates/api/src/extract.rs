@@ -58,6 +58,23 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
 }
 
+/// The raw body, or the Graph error for a body that could not be read (413 when it is larger
+/// than the server's body limit).
+pub fn body_bytes(
+    body: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<bytes::Bytes> {
+    body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::RequestEntityTooLarge,
+                "The request body is larger than the server accepts.",
+            )
+        } else {
+            ApiError::bad_request(format!("The request body could not be read: {e}."))
+        }
+    })
+}
+
 /// A JSON body, or `None` when there is none. A non-empty body must be declared JSON and fit
 /// `max` bytes.
 pub fn json_body(headers: &HeaderMap, body: &[u8], max: usize) -> ApiResult<Option<Value>> {

@@ -31,8 +31,6 @@ pub struct Config {
     pub explain_denials: bool,
     /// The national cloud played (spec 13).
     pub cloud: teamsapps_core::permissions::Cloud,
-    /// Throttling, fault injection and the test controls of this node.
-    pub controls: Arc<crate::controls::Controls>,
 }
 
 impl Default for Config {
@@ -44,7 +42,6 @@ impl Default for Config {
             unique_client_app_id: true,
             explain_denials: false,
             cloud: teamsapps_core::permissions::Cloud::Global,
-            controls: Arc::default(),
         }
     }
 }
@@ -54,4 +51,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub identity: Arc<Identity>,
     pub config: Arc<Config>,
+    /// This node's runtime state for throttling, fault injection and the test controls
+    /// (buckets, settings changed at runtime, request log); configuration stays in `config`.
+    pub controls: Arc<crate::controls::Controls>,
 }

@@ -295,14 +295,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             CloudArg::Dod => Cloud::Dod,
             CloudArg::China => Cloud::China,
         },
-        controls: Arc::new(controls),
         ..Config::default()
     };
     let identity = Arc::new(identity);
     let _key_refresh = identity
         .clone()
         .spawn_key_refresh(store.clone(), Duration::from_secs(args.key_refresh_interval));
-    let state = AppState { store, identity, config: Arc::new(config) };
+    let state =
+        AppState { store, identity, config: Arc::new(config), controls: Arc::new(controls) };
     let app = teamsapps_api::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -1181,6 +1181,7 @@ fn app_state(s: MemStore, id: Identity) -> crate::state::AppState {
         store: std::sync::Arc::new(s),
         identity: std::sync::Arc::new(id),
         config: std::sync::Arc::new(crate::state::Config::default()),
+        controls: std::sync::Arc::default(),
     }
 }
 

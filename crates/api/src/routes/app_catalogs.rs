@@ -11,14 +11,13 @@ use serde_json::Value;
 use teamsapps_core::catalog::{self, definition_id, PublishOptions};
 use teamsapps_core::model::PublishingState;
 use teamsapps_core::permissions::Operation;
-use teamsapps_wire::error::ErrorCode;
 use teamsapps_wire::metadata;
 use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
 
 use super::response::{base_url, entity, json_response, Page};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{json_body, zip_body, Auth, RawQuery};
+use crate::extract::{body_bytes, json_body, zip_body, Auth, RawQuery};
 use crate::state::AppState;
 use crate::views;
 
@@ -74,19 +73,6 @@ fn bool_param(raw: &str, name: &str) -> ApiResult<bool> {
         }
     }
     Ok(false)
-}
-
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::RequestEntityTooLarge,
-                "The request body is larger than the server accepts.",
-            )
-        } else {
-            ApiError::bad_request(format!("The request body could not be read: {e}."))
-        }
-    })
 }
 
 /// The `appDefinitions@odata.context` Graph adds to an expanded, `$select`ed definitions list.

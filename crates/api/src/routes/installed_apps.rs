@@ -11,7 +11,6 @@ use axum::{Extension, Router};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use teamsapps_core::installations::{self, ScopePath, Upgraded};
 use teamsapps_core::permissions::{authorize, Operation};
-use teamsapps_wire::error::ErrorCode;
 use teamsapps_wire::metadata::{self, EntityType};
 use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
@@ -19,7 +18,7 @@ use teamsapps_wire::query::ODataQuery;
 use super::app_catalogs::query_error;
 use super::response::{entity, json_response, Page};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{install_body, json_body, upgrade_body, Auth, RawQuery};
+use crate::extract::{body_bytes, install_body, json_body, upgrade_body, Auth, RawQuery};
 use crate::state::{AppState, UpgradeWhenCurrent};
 use crate::views;
 
@@ -176,12 +175,6 @@ async fn get_one(c: Call, scope: Scope, installation: &str, raw: &str) -> ApiRes
     let context =
         c.v.context(&format!("{}{}/$entity", scope.context, query.shallow_context_suffix()));
     Ok(json_response(StatusCode::OK, entity(context, shaped)))
-}
-
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|e| {
-        ApiError::new(ErrorCode::BadRequest, format!("The request body could not be read: {e}."))
-    })
 }
 
 async fn install(
