@@ -247,3 +247,74 @@ async fn nested_batches_and_absolute_urls_fail_alone() {
     let a = item(&r, "1");
     assert!(a["status"].as_u64().is_some_and(|s| s >= 400), "{a}");
 }
+
+/// Writes `config` to a file and starts a server reading it.
+async fn with_config(config: Value, extra: &[&str]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let mut args = vec!["--config", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let s = Server::start_args(&args).await;
+    drop(dir); // the config was read at start
+    s
+}
+
+#[tokio::test]
+async fn items_are_throttled_one_by_one_with_their_own_retry_after() {
+    // Three GETs per window: a batch of eight reads gets exactly three through, the rest 429.
+    let s =
+        with_config(json!({"throttle": {"limits": {"get": 3}}}), &["--throttle", "graph"]).await;
+    let reader = s.app_token(READER).await;
+    let users = format!("/users/{ADELE}/teamwork/installedApps");
+    let requests: Vec<Value> =
+        (0..8).map(|i| json!({"id": i.to_string(), "method": "GET", "url": users})).collect();
+    let r = s.post_json(&reader, "/v1.0/$batch", &json!({"requests": requests})).await;
+    assert_eq!(r.status, 200, "the batch itself is not a GET: {}", r.body);
+    let mut passed = 0;
+    for i in 0..8 {
+        let a = item(&r, &i.to_string());
+        match a["status"].as_u64() {
+            Some(200) => passed += 1,
+            Some(429) => {
+                assert_eq!(a["body"]["error"]["code"], "TooManyRequests", "{a}");
+                let retry = a["headers"]["Retry-After"]
+                    .as_str()
+                    .or_else(|| a["headers"]["retry-after"].as_str())
+                    .unwrap_or_else(|| panic!("a throttled item carries Retry-After: {a}"));
+                assert!(retry.parse::<f64>().unwrap() > 0.0, "{a}");
+            }
+            _ => panic!("unexpected item answer {a}"),
+        }
+    }
+    assert_eq!(passed, 3, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_faulted_item_fails_alone_and_writes_nothing() {
+    let s = with_config(
+        json!({"faults": {"rules": [
+            {"operations": ["InstallAppForUser"], "rate": 1.0, "statuses": [503]},
+        ]}}),
+        &[],
+    )
+    .await;
+    let admin = s.admin_token().await;
+    let (app_id, _) = setup_app(&s, &admin).await;
+    let app = s.app_token(ROLLOUT).await;
+    let users = format!("/users/{ADELE}/teamwork/installedApps");
+    let batch = json!({"requests": [
+        {"id": "install", "method": "POST", "url": users,
+         "headers": {"Content-Type": "application/json"}, "body": bind(&app_id)},
+        {"id": "team", "method": "POST", "url": format!("/teams/{TEAM}/installedApps"),
+         "headers": {"Content-Type": "application/json"}, "body": bind(&app_id)},
+        {"id": "after", "dependsOn": ["install"], "method": "GET", "url": users},
+    ]});
+    let r = s.post_json(&app, "/v1.0/$batch", &batch).await;
+    let faulted = item(&r, "install");
+    assert_eq!(faulted["status"], 503, "{faulted}");
+    assert_eq!(item(&r, "team")["status"], 200, "{}", r.body);
+    assert_eq!(item(&r, "after")["status"], 424, "{}", r.body);
+    let list = s.get(&app, &format!("/v1.0{users}")).await;
+    assert_eq!(list.body["value"], json!([]), "the faulted install wrote nothing: {}", list.body);
+}
