@@ -60,10 +60,16 @@ fi
 step "README worked example, run as written"
 scripts/readme-example.sh
 
-step "Python Graph SDK (msgraph-sdk, pinned) retries its way through --fault-rate 0.3"
-# Builds a venv in target/sdk-venv from scripts/sdk-retry/requirements.txt once; skips loudly
-# when python3 or the package index is missing (TEAMSAPPS_REQUIRE_SDK=1 makes that a failure).
-scripts/sdk-retry-check.sh
+step "Python Graph client suite (msgraph-sdk + azure-identity + MSAL, pinned) over HTTPS, and its retries through --fault-rate 0.3"
+# Builds a venv in target/sdk-venv from scripts/clients/python/requirements.txt when it changed;
+# skips loudly when python3 or the package index is missing (CI=true or TEAMSAPPS_REQUIRE_SDK=1
+# make that a failure).
+scripts/clients/python.sh
+
+step "JavaScript Graph client (@microsoft/microsoft-graph-client + @azure/identity, pinned) over HTTPS"
+# npm ci from scripts/clients/js/package-lock.json once, then node --test; skips loudly without
+# node/npm or the registry (a failure under CI=true or TEAMSAPPS_REQUIRE_SDK=1).
+scripts/clients/js.sh
 
 if [ "$postgres" = 0 ]; then
   printf '\n'

@@ -2,9 +2,11 @@
 //! app-installation server.
 
 mod admin;
+mod cert;
 mod keys;
 mod package;
 mod serve;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +31,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Build an app package (zip) from a manifest.json, generating missing icons.
     Package(package::PackageArgs),
+    /// Write a self-signed certificate (cert.pem, key.pem) for serving HTTPS on localhost.
+    Cert(cert::CertArgs),
     /// Print the permission matrix as Markdown (the source of docs/permissions.md).
     Permissions,
     /// Test controls of a running server: reset, snapshot, restore, settings, requests.
@@ -54,6 +58,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Package(args) => package::run(args),
+            Command::Cert(args) => cert::run(args),
             Command::Admin(args) => admin::run(args).await,
             Command::Permissions => {
                 print!("{}", teamsapps_core::permissions::markdown());

@@ -129,9 +129,17 @@ fn control_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port. Prints `listening on http://HOST:PORT`.
+    /// Address to listen on; port 0 picks a free port. Prints `listening on http://HOST:PORT`
+    /// (`https://` with --tls-cert/--tls-key).
     #[arg(long, env = "TEAMSAPPS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate (chain, leaf first); needs --tls-key.
+    /// `teamsapps cert` makes one for localhost.
+    #[arg(long, env = "TEAMSAPPS_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or EC).
+    #[arg(long, env = "TEAMSAPPS_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// A tenant fixture (JSON or YAML) applied idempotently at start.
@@ -256,6 +264,12 @@ async fn shutdown_signal() {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = control_settings(&args)?;
+    // Before anything is opened or seeded: a bad certificate is a configuration error.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together: give both or neither"),
+    };
     let OpenedStore { store, what, .. } = open_store(&args.store).await?;
     let mut seed_text = None;
     if let Some(seed) = &args.seed {
@@ -308,13 +322,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(store = %what, %addr, "teamsapps ready");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(store = %what, %addr, scheme, "teamsapps ready");
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
+        writeln!(out, "listening on {scheme}://{addr}")?;
         out.flush()?;
     }
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    match tls {
+        Some(config) => {
+            let app = app.layer(axum::middleware::map_request(crate::tls::mark_https));
+            let listener = crate::tls::TlsListener::new(listener, config)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?,
+    }
     tracing::info!("stopped");
     Ok(())
 }
