@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The JavaScript Graph client suite: the stock @microsoft/microsoft-graph-client with
+# The JavaScript Graph client suite: the JavaScript snippet of docs/clients.md run as written
+# (scripts/clients/doc-snippet.sh), then the stock @microsoft/microsoft-graph-client with
 # @azure/identity (versions pinned in scripts/clients/js/package-lock.json) against teamsapps
 # over HTTPS, run with Node's built-in test runner. HTTPS because that client sends the token
 # only to https:// hosts. Installs its packages with `npm ci` into scripts/clients/js/node_modules
@@ -43,6 +44,15 @@ bin=target/debug/teamsapps
 out=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$out"' EXIT
+
+# First the snippet of docs/clients.md, exactly as a new user runs it (its own server on
+# fixtures/demo.yaml, these node_modules); its npm line must name package.json's versions.
+node -e 'for (const [n, v] of Object.entries(require(process.argv[1]).dependencies)) console.log(`${n}==${v}`)' \
+  "$PWD/$dir/package.json" >"$out/pins"
+scripts/clients/doc-snippet.sh --lang js --file app.js --pins "$out/pins" \
+  --node-modules "$dir/node_modules" \
+  --expect 'catalog: OneNote 1\.0\.0 \(0d820ecd-def2-4297-adad-78056cde7c78\)' \
+  --expect 'installed for Adele: OneNote'
 
 "$bin" cert --out "$out" >/dev/null
 key=js-client-suite

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Python Graph client suite: the stock msgraph-sdk signed in with azure-identity's
+# The Python Graph client suite: the Python snippet of docs/clients.md run as written
+# (scripts/clients/doc-snippet.sh), then the stock msgraph-sdk signed in with azure-identity's
 # ClientSecretCredential and MSAL (versions pinned in scripts/clients/python/requirements.txt)
 # against teamsapps over HTTPS with a certificate from `teamsapps cert`
 # (scripts/clients/python/suite.py), then the SDK's retry handler through --fault-rate 0.3
@@ -42,6 +43,13 @@ py=$venv/bin/python
 
 bin=target/debug/teamsapps
 [ -x "$bin" ] || cargo build -q -p teamsapps --locked
+
+# First the snippet of docs/clients.md, exactly as a new user runs it (its own server on
+# fixtures/demo.yaml); its pip line must name the versions of $req.
+scripts/clients/doc-snippet.sh --lang python --file app.py --pins "$req" --path "$venv/bin" \
+  --expect 'catalog: OneNote 1\.0\.0 \(0d820ecd-def2-4297-adad-78056cde7c78\)' \
+  --expect 'installed for Adele: OneNote'
+
 out=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$out"' EXIT
