@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod headers;
 pub mod identity;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod views;

@@ -5,8 +5,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use axum::{Extension, Router};
+use axum::routing::any;
+use axum::Extension;
 use serde_json::Value;
 use teamsapps_core::catalog::{self, definition_id, PublishOptions};
 use teamsapps_core::model::PublishingState;
@@ -15,37 +15,42 @@ use teamsapps_wire::metadata;
 use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
 
-use super::response::{base_url, entity, json_response, Page};
+use super::response::{base_url, by_id, by_version, entity, json_response, Page};
+use super::Table;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{body_bytes, json_body, zip_body, Auth, RawQuery};
 use crate::state::AppState;
 use crate::views;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/appCatalogs/teamsApps", get(list_teams_apps).post(publish_teams_app))
-        .route("/appCatalogs/teamsApps/{app_id}", get(get_teams_app).delete(delete_teams_app))
-        .route(
-            "/appCatalogs/teamsApps/{app_id}/appDefinitions",
-            get(list_app_definitions).post(update_teams_app),
-        )
-        .route(
-            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}",
-            get(get_app_definition).patch(review_app_definition).delete(delete_app_definition),
-        )
-        .route(
+pub fn routes() -> Table {
+    use axum::http::Method;
+    const APP: &str = "/appCatalogs/teamsApps/{app_id}";
+    const DEFS: &str = "/appCatalogs/teamsApps/{app_id}/appDefinitions";
+    const DEF: &str = "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}";
+    Table::default()
+        .op(Method::GET, "/appCatalogs/teamsApps", list_teams_apps)
+        .op(Method::POST, "/appCatalogs/teamsApps", publish_teams_app)
+        .op(Method::GET, APP, get_teams_app)
+        .op(Method::DELETE, APP, delete_teams_app)
+        .op(Method::GET, DEFS, list_app_definitions)
+        .op(Method::POST, DEFS, update_teams_app)
+        .op(Method::GET, DEF, get_app_definition)
+        .op(Method::PATCH, DEF, review_app_definition)
+        .op(Method::DELETE, DEF, delete_app_definition)
+        .op(
+            Method::GET,
             "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/bot",
-            get(get_teamwork_bot),
+            get_teamwork_bot,
         )
-        .route(
+        .unlisted(
             "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon",
             any(icons_not_implemented),
         )
-        .route(
+        .unlisted(
             "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/outlineIcon",
             any(icons_not_implemented),
         )
-        .route(
+        .unlisted(
             "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/{*rest}",
             any(icons_not_implemented),
         )
@@ -112,7 +117,7 @@ async fn list_teams_apps(
         if query.filter.as_ref().is_none_or(|f| f.matches(&full)) {
             let mut shaped = query.shape(&full, ty, v);
             annotate_nested(v, &query, &app.app.id, &mut shaped);
-            items.push(shaped);
+            items.push((app.app.id.clone(), shaped));
         }
     }
     Page {
@@ -122,6 +127,7 @@ async fn list_teams_apps(
         path: uri.path(),
         raw_query: &raw,
         always_count: false,
+        order: by_id,
     }
     .render(items)
 }
@@ -192,9 +198,9 @@ async fn list_app_definitions(
     let items = app
         .definitions
         .iter()
-        .map(|d| views::definition(&app, d, v))
-        .filter(|full| query.filter.as_ref().is_none_or(|f| f.matches(full)))
-        .map(|full| query.shape(&full, ty, v))
+        .map(|d| (d.version.clone(), views::definition(&app, d, v)))
+        .filter(|(_, full)| query.filter.as_ref().is_none_or(|f| f.matches(full)))
+        .map(|(version, full)| (version, query.shape(&full, ty, v)))
         .collect();
     Page {
         context: v.context(&format!(
@@ -207,6 +213,8 @@ async fn list_app_definitions(
         path: uri.path(),
         raw_query: &raw,
         always_count: false,
+        // A definition is one version of the app (unique per app), listed oldest first.
+        order: by_version,
     }
     .render(items)
 }

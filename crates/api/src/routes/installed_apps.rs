@@ -6,8 +6,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Extension;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use teamsapps_core::installations::{self, ScopePath, Upgraded};
 use teamsapps_core::permissions::{authorize, Operation};
@@ -16,48 +15,46 @@ use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
 
 use super::app_catalogs::query_error;
-use super::response::{entity, json_response, Page};
+use super::response::{by_id, entity, json_response, Page};
+use super::Table;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{body_bytes, install_body, json_body, upgrade_body, Auth, RawQuery};
 use crate::state::{AppState, UpgradeWhenCurrent};
 use crate::views;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/users/{user}/teamwork/installedApps",
-            get(list_user_installed_apps).post(install_app_for_user),
-        )
-        .route(
-            "/users/{user}/teamwork/installedApps/{installation}",
-            get(get_user_installed_app).delete(uninstall_app_for_user),
-        )
-        .route(
+pub fn routes() -> Table {
+    use axum::http::Method;
+    const USER: &str = "/users/{user}/teamwork/installedApps";
+    const USER_ONE: &str = "/users/{user}/teamwork/installedApps/{installation}";
+    const CHAT: &str = "/chats/{chat}/installedApps";
+    const CHAT_ONE: &str = "/chats/{chat}/installedApps/{installation}";
+    const TEAM: &str = "/teams/{team}/installedApps";
+    const TEAM_ONE: &str = "/teams/{team}/installedApps/{installation}";
+    Table::default()
+        .op(Method::GET, USER, list_user_installed_apps)
+        .op(Method::POST, USER, install_app_for_user)
+        .op(Method::GET, USER_ONE, get_user_installed_app)
+        .op(Method::DELETE, USER_ONE, uninstall_app_for_user)
+        .op(
+            Method::POST,
             "/users/{user}/teamwork/installedApps/{installation}/upgrade",
-            post(upgrade_app_for_user),
+            upgrade_app_for_user,
         )
-        .route(
+        .op(
+            Method::GET,
             "/users/{user}/teamwork/installedApps/{installation}/chat",
-            get(get_user_installed_app_chat),
+            get_user_installed_app_chat,
         )
-        .route(
-            "/chats/{chat}/installedApps",
-            get(list_chat_installed_apps).post(install_app_in_chat),
-        )
-        .route(
-            "/chats/{chat}/installedApps/{installation}",
-            get(get_chat_installed_app).delete(uninstall_app_in_chat),
-        )
-        .route("/chats/{chat}/installedApps/{installation}/upgrade", post(upgrade_app_in_chat))
-        .route(
-            "/teams/{team}/installedApps",
-            get(list_team_installed_apps).post(install_app_in_team),
-        )
-        .route(
-            "/teams/{team}/installedApps/{installation}",
-            get(get_team_installed_app).delete(uninstall_app_in_team),
-        )
-        .route("/teams/{team}/installedApps/{installation}/upgrade", post(upgrade_app_in_team))
+        .op(Method::GET, CHAT, list_chat_installed_apps)
+        .op(Method::POST, CHAT, install_app_in_chat)
+        .op(Method::GET, CHAT_ONE, get_chat_installed_app)
+        .op(Method::DELETE, CHAT_ONE, uninstall_app_in_chat)
+        .op(Method::POST, "/chats/{chat}/installedApps/{installation}/upgrade", upgrade_app_in_chat)
+        .op(Method::GET, TEAM, list_team_installed_apps)
+        .op(Method::POST, TEAM, install_app_in_team)
+        .op(Method::GET, TEAM_ONE, get_team_installed_app)
+        .op(Method::DELETE, TEAM_ONE, uninstall_app_in_team)
+        .op(Method::POST, "/teams/{team}/installedApps/{installation}/upgrade", upgrade_app_in_team)
 }
 
 /// Chat ids in `@odata.context` are percent-encoded (`19%3A…%40thread.v2`).
@@ -145,9 +142,9 @@ async fn list(
             .await?;
     let items = found
         .iter()
-        .map(|i| views::installation(i, c.v))
-        .filter(|full| query.filter.as_ref().is_none_or(|f| f.matches(full)))
-        .map(|full| query.shape(&full, ty, c.v))
+        .map(|i| (i.installation.app_id.clone(), views::installation(i, c.v)))
+        .filter(|(_, full)| query.filter.as_ref().is_none_or(|f| f.matches(full)))
+        .map(|(app_id, full)| (app_id, query.shape(&full, ty, c.v)))
         .collect();
     Page {
         context: c.v.context(&format!("{}{}", scope.context, query.shallow_context_suffix())),
@@ -156,6 +153,8 @@ async fn list(
         path,
         raw_query: raw,
         always_count: scope.always_count,
+        // One installation per app in a scope.
+        order: by_id,
     }
     .render(items)
 }

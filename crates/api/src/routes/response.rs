@@ -1,9 +1,13 @@
 //! Rendering of Graph JSON responses: entities, collections with paging and counts.
 
+use std::cmp::Ordering;
+
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use teamsapps_wire::odata::JSON_CONTENT_TYPE;
 use teamsapps_wire::query::ODataQuery;
 
@@ -28,12 +32,66 @@ pub fn base_url(headers: &HeaderMap) -> String {
     crate::identity::base_url(headers, &axum::http::Uri::default())
 }
 
-fn decode_skip_token(token: &str) -> ApiResult<usize> {
-    let bad =
-        || ApiError::bad_request("The $skiptoken is not valid; use the @odata.nextLink as given.");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
-    let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    raw.strip_prefix("skip:").and_then(|n| n.parse().ok()).ok_or_else(bad)
+/// Where a page ends: the sort key of its last item, bound to the list it came from. Keyset
+/// rather than offset, so items added or removed between pages neither repeat nor go missing
+/// (an item that existed for the whole walk is seen exactly once).
+struct SkipToken {
+    after: String,
+}
+
+const TOKEN_VERSION: &str = "k1";
+
+impl SkipToken {
+    /// `k1 \n check \n after` (the key last: it may hold anything), base64url. The check binds
+    /// the position to the list and its query: a token from another list, `$filter` or page
+    /// size, or an edited one, is refused. A checksum, not a secret: a token only ever names a
+    /// position in a list the caller may read anyway.
+    fn encode(&self, list: &str) -> String {
+        let check = checksum(list, &self.after);
+        URL_SAFE_NO_PAD.encode(format!("{TOKEN_VERSION}\n{check}\n{}", self.after))
+    }
+
+    fn decode(token: &str, list: &str) -> Option<Self> {
+        let raw = URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let mut parts = raw.splitn(3, '\n');
+        (parts.next()? == TOKEN_VERSION).then_some(())?;
+        let check = parts.next()?;
+        let after = parts.next()?.to_string();
+        (check == checksum(list, &after)).then_some(SkipToken { after })
+    }
+}
+
+/// The list a token belongs to: path and query without the token, percent-decoded so that a
+/// client re-encoding the nextLink (`'` vs `%27`) still matches.
+fn list_identity(path: &str, kept_query: &str) -> String {
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let pairs: Vec<String> = kept_query.split('&').map(decode).collect();
+    format!("{}?{}", decode(path), pairs.join("\n"))
+}
+
+/// Names one position in one list.
+fn checksum(list: &str, after: &str) -> String {
+    let digest = Sha256::digest(format!("{list}\n{after}"));
+    digest.iter().take(9).map(|b| format!("{b:02x}")).collect()
+}
+
+fn bad_skip_token() -> ApiError {
+    ApiError::bad_request("The $skiptoken is not valid; use the @odata.nextLink as given.")
+}
+
+/// The raw query without its `$skiptoken`, as the nextLink carries it.
+fn query_without_token(raw_query: &str) -> String {
+    raw_query
+        .split('&')
+        .filter(|kv| {
+            // Keys as the query parser reads them: percent-decoded, trimmed, any case.
+            let key = kv.split('=').next().unwrap_or_default();
+            let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+            !kv.is_empty() && !key.trim().eq_ignore_ascii_case("$skiptoken")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// A collection page: `$skiptoken` and `$top` slice it, `@odata.nextLink` points at the rest
@@ -45,37 +103,46 @@ pub struct Page<'a> {
     pub path: &'a str,
     pub raw_query: &'a str,
     pub always_count: bool,
+    /// The list's order over item keys; the keys must be unique within the list.
+    pub order: fn(&str, &str) -> Ordering,
+}
+
+/// Byte order of keys, for lists keyed by id.
+pub fn by_id(a: &str, b: &str) -> Ordering {
+    a.cmp(b)
+}
+
+/// Version order ("1.0" and "1.0.0" are equal versions but distinct keys), for definitions.
+pub fn by_version(a: &str, b: &str) -> Ordering {
+    teamsapps_core::version::compare(a, b).then_with(|| a.cmp(b))
 }
 
 impl Page<'_> {
-    pub fn render(self, items: Vec<Value>) -> ApiResult<Response> {
+    /// Renders `items`, each with its unique sort key.
+    pub fn render(self, mut items: Vec<(String, Value)>) -> ApiResult<Response> {
+        let order = self.order;
+        items.sort_by(|a, b| order(&a.0, &b.0));
         let total = items.len();
+        let kept = query_without_token(self.raw_query);
+        let list = list_identity(self.path, &kept);
         let start = match &self.query.skip_token {
-            Some(t) => decode_skip_token(t)?,
+            Some(t) => {
+                let token = SkipToken::decode(t, &list).ok_or_else(bad_skip_token)?;
+                items.partition_point(|(k, _)| order(k, &token.after) != Ordering::Greater)
+            }
             None => 0,
         };
         let top = self.query.top.unwrap_or(usize::MAX);
-        let page: Vec<Value> = items.into_iter().skip(start).take(top).collect();
-        let next = start.saturating_add(page.len());
+        let end = start.saturating_add(top).min(total);
         let mut out = Map::new();
         out.insert("@odata.context".into(), Value::String(self.context));
         if self.query.count || self.always_count {
             out.insert("@odata.count".into(), Value::from(total));
         }
-        if next < total && self.query.top.is_some() {
-            let token =
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("skip:{next}"));
-            let kept: Vec<&str> = self
-                .raw_query
-                .split('&')
-                .filter(|kv| {
-                    let key = kv.split('=').next().unwrap_or_default();
-                    !key.eq_ignore_ascii_case("$skiptoken")
-                        && !key.eq_ignore_ascii_case("%24skiptoken")
-                        && !kv.is_empty()
-                })
-                .collect();
-            let mut q = kept.join("&");
+        // An empty page ($top=0) has no last key: no link, or a client would loop forever.
+        if end < total && end > start {
+            let token = SkipToken { after: items[end - 1].0.clone() }.encode(&list);
+            let mut q = kept;
             if !q.is_empty() {
                 q.push('&');
             }
@@ -85,7 +152,34 @@ impl Page<'_> {
                 Value::String(format!("{}{}?{q}", base_url(self.headers), self.path)),
             );
         }
+        let page: Vec<Value> = items.drain(start..end).map(|(_, v)| v).collect();
         out.insert("value".into(), Value::Array(page));
         Ok(json_response(StatusCode::OK, Value::Object(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_drops_every_spelling_of_the_old_token() {
+        assert_eq!(
+            query_without_token("$top=1&$SkipToken=a&%24skiptoken=b&%24skip%74oken=c&$count=true&"),
+            "$top=1&$count=true"
+        );
+    }
+
+    #[test]
+    fn a_token_names_one_position_in_one_list() {
+        let list = list_identity("/v1.0/teams/t/installedApps", "$top=1&$filter=a%20eq%20'b'");
+        let token = SkipToken { after: "x\ny".into() }.encode(&list);
+        assert_eq!(SkipToken::decode(&token, &list).map(|t| t.after).as_deref(), Some("x\ny"));
+        // The same list with the query re-encoded by a client.
+        let same = list_identity("/v1.0/teams/t/installedApps", "$top=1&$filter=a eq %27b%27");
+        assert!(SkipToken::decode(&token, &same).is_some());
+        let other = list_identity("/v1.0/teams/t/installedApps", "$top=2&$filter=a eq 'b'");
+        assert!(SkipToken::decode(&token, &other).is_none());
+        assert!(SkipToken::decode("bm9wZQ", &list).is_none());
     }
 }
