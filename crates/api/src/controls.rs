@@ -572,6 +572,7 @@ async fn reset(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match reset_store(&state).await {
         Ok(()) => {
             lock(&state.controls.buckets).clear();
+            state.identity.forget_verified_tokens();
             Json(json!({"reset": true, "elapsedMs": ms(started)})).into_response()
         }
         Err(e) => internal(e),
@@ -613,7 +614,10 @@ async fn restore_snapshot(
     }
     let started = Instant::now();
     match state.store.restore_snapshot(&name).await {
-        Ok(true) => Json(json!({"restored": name, "elapsedMs": ms(started)})).into_response(),
+        Ok(true) => {
+            state.identity.forget_verified_tokens();
+            Json(json!({"restored": name, "elapsedMs": ms(started)})).into_response()
+        }
         Ok(false) => {
             ApiError::not_found(format!("There is no snapshot named '{name}'.")).into_response()
         }

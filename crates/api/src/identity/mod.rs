@@ -374,7 +374,14 @@ impl KeyRing {
 struct CachedToken {
     principal: Principal,
     exp: i64,
+    /// When the directory checks (tenant, app registration and its credential, user) passed.
+    checked: i64,
 }
+
+/// How long a verified token is trusted without re-checking the directory. The directory only
+/// changes through a fixture, a reset or a restore: this node forgets its cache on its own
+/// reset/restore, and other nodes sharing the store notice within this bound.
+const DIRECTORY_RECHECK_SECS: i64 = 5;
 
 enum CacheLookup {
     Miss,
@@ -401,6 +408,10 @@ impl TokenCache {
                 self.entries.remove(key);
                 CacheLookup::Expired
             }
+            Some(entry) if now - entry.checked >= DIRECTORY_RECHECK_SECS => {
+                self.entries.remove(key);
+                CacheLookup::Miss
+            }
             Some(entry) => CacheLookup::Hit(entry.principal.clone()),
         }
     }
@@ -417,7 +428,7 @@ impl TokenCache {
                 });
             }
         }
-        self.entries.insert(key, CachedToken { principal, exp });
+        self.entries.insert(key, CachedToken { principal, exp, checked: now });
     }
 }
 
@@ -694,6 +705,12 @@ impl Identity {
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
         jsonwebtoken::decode::<Map<String, Value>>(token, &verifier.key, &validation).is_ok()
+    }
+
+    /// Forgets every verified token, so the next request of each is checked against the
+    /// directory again (after a reset or restore changed it).
+    pub fn forget_verified_tokens(&self) {
+        lock(&self.cache).entries.clear();
     }
 
     #[cfg(test)]

@@ -546,6 +546,29 @@ async fn identity_cache_hit_returns_the_same_principal() {
 }
 
 #[tokio::test]
+async fn identity_cache_rechecks_the_directory_and_can_be_forgotten() {
+    let id = identity();
+    let s = store();
+    let now = unix_now();
+    let token = id.issue(&app_claims()).unwrap();
+    id.authenticate_at(&s, &bearer(&token), now).await.unwrap();
+    s.tenants.lock().unwrap().clear();
+    // Within the bound the cache answers; after it the directory is read again.
+    id.authenticate_at(&s, &bearer(&token), now + DIRECTORY_RECHECK_SECS - 1).await.unwrap();
+    let late = id.authenticate_at(&s, &bearer(&token), now + DIRECTORY_RECHECK_SECS).await;
+    assert!(late.is_err(), "a token of a removed tenant is refused once the bound has passed");
+
+    // A reset or restore on this node forgets at once.
+    let id = identity();
+    let s = store();
+    id.authenticate_at(&s, &bearer(&token), now).await.unwrap();
+    s.tenants.lock().unwrap().clear();
+    id.forget_verified_tokens();
+    assert_eq!(id.cached_tokens(), 0);
+    assert!(id.authenticate_at(&s, &bearer(&token), now).await.is_err());
+}
+
+#[tokio::test]
 async fn identity_cache_honours_exp() {
     let id = identity();
     let s = store();
