@@ -10,6 +10,7 @@ use teamsapps_core::model::{
     AppDefinition, CatalogApp, PermissionType, ResourceSpecificPermission, ScopeKind,
 };
 use teamsapps_wire::odata::ApiVersion;
+use teamsapps_wire::query::ODataQuery;
 
 /// Graph's timestamp form: seven fractional digits and `Z`.
 pub fn timestamp(t: DateTime<Utc>) -> String {
@@ -79,13 +80,53 @@ pub fn definition(app: &CatalogApp, def: &AppDefinition, v: ApiVersion) -> Value
 
 pub fn teams_app(app: &CatalogApp, v: ApiVersion) -> Value {
     let defs: Vec<Value> = app.definitions.iter().map(|d| definition(app, d, v)).collect();
+    let mut out = teams_app_without_definitions(app);
+    if let Some(obj) = out.as_object_mut() {
+        obj.insert("appDefinitions".into(), Value::Array(defs));
+    }
+    out
+}
+
+/// The app as an installation's `teamsApp` shows it: without its definitions.
+fn teams_app_without_definitions(app: &CatalogApp) -> Value {
     json!({
         "id": app.app.id,
         "externalId": app.app.external_id,
         "displayName": app.display_name(),
         "distributionMethod": app.app.distribution_method.as_str(),
-        "appDefinitions": defs,
     })
+}
+
+/// The navigation properties of an installation a request needs materialised. Rendering an
+/// app and a definition is most of the work of a small request, and the query engine drops
+/// every navigation that is not expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Navigations {
+    pub teams_app: bool,
+    pub teams_app_definition: bool,
+    pub chat: bool,
+}
+
+impl Navigations {
+    pub const ALL: Navigations =
+        Navigations { teams_app: true, teams_app_definition: true, chat: true };
+
+    /// What `query` can see: every navigation when it filters (a filter may look into one),
+    /// else the ones it expands or selects.
+    pub fn of(query: &ODataQuery) -> Navigations {
+        if query.filter.is_some() {
+            return Navigations::ALL;
+        }
+        let named = |nav: &str| {
+            query.expand.iter().any(|e| e.navigation.eq_ignore_ascii_case(nav))
+                || query.select.iter().flatten().any(|s| s.eq_ignore_ascii_case(nav) || s == "*")
+        };
+        Navigations {
+            teams_app: named("teamsApp"),
+            teams_app_definition: named("teamsAppDefinition"),
+            chat: named("chat"),
+        }
+    }
 }
 
 pub fn app_chat(chat: &AppChat) -> Value {
@@ -102,22 +143,27 @@ pub fn app_chat(chat: &AppChat) -> Value {
 }
 
 pub fn installation(item: &InstalledApp, v: ApiVersion) -> Value {
+    installation_with(item, v, Navigations::ALL)
+}
+
+/// The installation with only the navigations `navs` materialised.
+pub fn installation_with(item: &InstalledApp, v: ApiVersion, navs: Navigations) -> Value {
     let inst = &item.installation;
     let app = &item.app;
     let def = item.definition();
-    let mut teams_app = teams_app(app, v);
-    if let Some(obj) = teams_app.as_object_mut() {
-        obj.remove("appDefinitions");
-    }
     let mut m = Map::new();
     m.insert("id".into(), json!(installation_id(&inst.scope.id, &inst.app_id)));
     m.insert(
         "consentedPermissionSet".into(),
         inst.consented.as_deref().map_or(Value::Null, permission_set),
     );
-    m.insert("teamsApp".into(), teams_app);
-    m.insert("teamsAppDefinition".into(), def.map_or(Value::Null, |d| definition(app, d, v)));
-    if inst.scope.kind == ScopeKind::User {
+    if navs.teams_app {
+        m.insert("teamsApp".into(), teams_app_without_definitions(app));
+    }
+    if navs.teams_app_definition {
+        m.insert("teamsAppDefinition".into(), def.map_or(Value::Null, |d| definition(app, d, v)));
+    }
+    if inst.scope.kind == ScopeKind::User && navs.chat {
         let chat = def.and_then(|d| d.bot_id.as_ref()).map(|bot| AppChat {
             id: format!("19:{bot}_{}@unq.gbl.spaces", inst.scope.id),
             tenant_id: inst.tenant_id.clone(),

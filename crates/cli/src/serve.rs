@@ -15,7 +15,7 @@ use teamsapps_api::{AppState, Config, UpgradeWhenCurrent};
 use teamsapps_core::permissions::Cloud;
 use teamsapps_core::Store;
 use teamsapps_store_postgres::{PgOptions, PgStore};
-use teamsapps_store_sqlite::SqliteStore;
+use teamsapps_store_sqlite::{Durability, SqliteStore};
 
 /// Where the data lives. Precedence: --in-memory, then --database-url, then --data.
 #[derive(Args, Debug, Clone)]
@@ -55,6 +55,29 @@ pub struct StoreArgs {
         value_parser = clap::value_parser!(u64).range(0..=86_400)
     )]
     pub db_statement_timeout: u64,
+    /// SQLite: when a write counts as done. `normal` (WAL, synchronous=NORMAL): every write
+    /// is committed to the write-ahead log before its response, so it survives the process
+    /// being killed; an operating-system crash or power loss may lose the last writes (the
+    /// database stays intact). `full` (synchronous=FULL): the log is also fsynced before the
+    /// response, so writes survive an OS crash or power loss too; concurrent writes share one
+    /// fsync (group commit). PostgreSQL always waits for the server's own commit.
+    #[arg(long, env = "TEAMSAPPS_DURABILITY", value_enum, default_value = "normal")]
+    pub durability: DurabilityArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurabilityArg {
+    Normal,
+    Full,
+}
+
+impl DurabilityArg {
+    fn sqlite(self) -> Durability {
+        match self {
+            DurabilityArg::Normal => Durability::Normal,
+            DurabilityArg::Full => Durability::Full,
+        }
+    }
 }
 
 impl StoreArgs {
@@ -209,13 +232,13 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<OpenedStore> {
         if !url.to_ascii_lowercase().starts_with("sqlite:") {
             bail!("unsupported --database-url '{url}': use sqlite://PATH or postgres://HOST/DB");
         }
-        let store = SqliteStore::open_url(url)?;
+        let store = SqliteStore::open_url_with(url, args.durability.sqlite())?;
         return Ok(sqlite(store, format!("SQLite at {url}")));
     }
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
     let path = args.data.join("teamsapps.db");
-    let store = SqliteStore::open(&path)
+    let store = SqliteStore::open_with(&path, args.durability.sqlite())
         .with_context(|| format!("cannot open the database {}", path.display()))?;
     Ok(sqlite(store, format!("SQLite at {}", path.display())))
 }

@@ -200,8 +200,19 @@ async fn a_sigterm_restart_keeps_every_write_every_token_and_applies_the_seed_id
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_in_the_middle_of_concurrent_installs_loses_no_acknowledged_install() {
+    kill_9_during_installs(&[]).await;
+}
+
+/// The same with `--durability full` (an fsync per commit group): concurrent writes share
+/// commits, and still no acknowledged one is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_with_full_durability_loses_no_acknowledged_install() {
+    kill_9_during_installs(&["--durability", "full"]).await;
+}
+
+async fn kill_9_during_installs(extra: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut s = Server::spawn(dir.path(), &[]);
+    let mut s = Server::spawn(dir.path(), extra);
     let admin = s.admin_token().await;
     let token = s.app_token(ROLLOUT).await;
 
@@ -282,7 +293,7 @@ async fn kill_9_in_the_middle_of_concurrent_installs_loses_no_acknowledged_insta
         "all {total} installs finished before the kill: the kill did not hit a write in flight"
     );
 
-    let s = Server::spawn(dir.path(), &[]);
+    let s = Server::spawn(dir.path(), extra);
     let mut present: BTreeSet<(String, String)> = BTreeSet::new();
     for u in users {
         let r = s

@@ -11,7 +11,7 @@ use crate::model::{
 };
 use crate::permissions::{authorize, Access, Operation, Reach, TargetFacts};
 use crate::principal::Principal;
-use crate::store::{Store, StoreError, UpgradeOutcome};
+use crate::store::{ScopeEntity, ScopeKey, Store, StoreError, UpgradeOutcome};
 
 /// The scope named by the URL, before it is resolved: a user id or UPN, a chat id, a team id.
 #[derive(Debug, Clone)]
@@ -65,35 +65,52 @@ async fn resolve_scope(
     principal: &Principal,
     path: &ScopePath,
 ) -> CoreResult<ScopeRef> {
+    Ok(resolve(store, principal, path, None).await?.0)
+}
+
+/// [`resolve_scope`], and with an installation id also the installation (with its catalog app)
+/// in that scope, read together with the scope in one store call. An installation id that
+/// does not parse, names another scope or names nothing installed is `None`.
+async fn resolve(
+    store: &dyn Store,
+    principal: &Principal,
+    path: &ScopePath,
+    installation_id: Option<&str>,
+) -> CoreResult<(ScopeRef, Option<InstalledApp>)> {
     let tenant = &principal.tenant_id;
-    let (id, allowed) = match path {
-        ScopePath::User(id_or_upn) => {
-            let user = store
-                .user(tenant, id_or_upn)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("User Id '{id_or_upn}' not found.")))?;
+    let parsed = installation_id.and_then(ids::parse_installation_id);
+    let key = match path {
+        ScopePath::User(id) => ScopeKey::User(id),
+        ScopePath::Chat(id) => ScopeKey::Chat(id),
+        ScopePath::Team(id) => ScopeKey::Team(id),
+    };
+    let app_id = parsed.as_ref().map(|(_, app_id)| app_id.as_str());
+    let found = store.scope_installation(tenant, key, app_id).await?;
+    let (id, allowed) = match (path, found.scope) {
+        (ScopePath::User(_), Some(ScopeEntity::User(user))) => {
             let allowed = principal.user_id().is_none_or(|u| u.eq_ignore_ascii_case(&user.id));
             (user.id, allowed)
         }
-        ScopePath::Chat(chat_id) => {
-            let chat = store
-                .chat(tenant, chat_id)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("Chat '{chat_id}' not found.")))?;
+        (ScopePath::Chat(_), Some(ScopeEntity::Chat(chat))) => {
             let allowed = principal
                 .user_id()
                 .is_none_or(|u| chat.members.iter().any(|m| m.eq_ignore_ascii_case(u)));
             (chat.id, allowed)
         }
-        ScopePath::Team(team_id) => {
-            let team = store
-                .team(tenant, team_id)
-                .await?
-                .ok_or_else(|| CoreError::NotFound(format!("Team '{team_id}' not found.")))?;
+        (ScopePath::Team(_), Some(ScopeEntity::Team(team))) => {
             let allowed = principal.user_id().is_none_or(|u| {
                 team.members.iter().chain(&team.owners).any(|m| m.eq_ignore_ascii_case(u))
             });
             (team.id, allowed)
+        }
+        (ScopePath::User(id_or_upn), _) => {
+            return Err(CoreError::NotFound(format!("User Id '{id_or_upn}' not found.")))
+        }
+        (ScopePath::Chat(chat_id), _) => {
+            return Err(CoreError::NotFound(format!("Chat '{chat_id}' not found.")))
+        }
+        (ScopePath::Team(team_id), _) => {
+            return Err(CoreError::NotFound(format!("Team '{team_id}' not found.")))
         }
     };
     if !allowed {
@@ -119,7 +136,17 @@ async fn resolve_scope(
             &principal.permissions,
         ));
     }
-    Ok(ScopeRef { kind: path.kind(), id })
+    let scope = ScopeRef { kind: path.kind(), id };
+    // An id of another scope is not found here, even when that installation exists.
+    let installed = match (parsed, found.installed) {
+        (Some((scope_id, _)), Some((installation, app)))
+            if scope_id.eq_ignore_ascii_case(&scope.id) =>
+        {
+            Some(InstalledApp { installation, app })
+        }
+        _ => None,
+    };
+    Ok((scope, installed))
 }
 
 fn installation_not_found(id: &str) -> CoreError {
@@ -158,8 +185,10 @@ impl<'a> Reacher<'a> {
         };
         let mut resource_rsc = BTreeSet::new();
         if access.holds_reach(Reach::Resource) {
-            for inst in store.list_installations(tenant, scope).await? {
-                let Some(app) = store.get_app(tenant, &inst.app_id).await? else {
+            let installations = store.list_installations(tenant, scope).await?;
+            let apps = load_apps(store, tenant, &installations).await?;
+            for inst in installations {
+                let Some(app) = apps.get(&inst.app_id) else {
                     continue;
                 };
                 let own = app
@@ -262,15 +291,12 @@ async fn load_apps(
     tenant: &str,
     installations: &[Installation],
 ) -> CoreResult<HashMap<String, CatalogApp>> {
-    let mut apps = HashMap::new();
-    for inst in installations {
-        if !apps.contains_key(&inst.app_id) {
-            if let Some(app) = store.get_app(tenant, &inst.app_id).await? {
-                apps.insert(inst.app_id.clone(), app);
-            }
-        }
+    if installations.is_empty() {
+        return Ok(HashMap::new());
     }
-    Ok(apps)
+    let ids: Vec<&str> = installations.iter().map(|i| i.app_id.as_str()).collect();
+    let apps = store.get_apps(tenant, &ids).await?;
+    Ok(apps.into_iter().map(|app| (app.app.id.clone(), app)).collect())
 }
 
 pub async fn list_installed_apps(
@@ -299,29 +325,6 @@ pub async fn list_installed_apps(
     Ok(out)
 }
 
-/// Finds an installation by its id within a resolved scope: an id of another scope is 404.
-async fn find_installation(
-    store: &dyn Store,
-    tenant: &str,
-    scope: &ScopeRef,
-    installation_id: &str,
-) -> CoreResult<InstalledApp> {
-    let (scope_id, app_id) = ids::parse_installation_id(installation_id)
-        .ok_or_else(|| installation_not_found(installation_id))?;
-    if !scope_id.eq_ignore_ascii_case(&scope.id) {
-        return Err(installation_not_found(installation_id));
-    }
-    let installation = store
-        .get_installation(tenant, scope, &app_id)
-        .await?
-        .ok_or_else(|| installation_not_found(installation_id))?;
-    let app = store
-        .get_app(tenant, &app_id)
-        .await?
-        .ok_or_else(|| installation_not_found(installation_id))?;
-    Ok(InstalledApp { installation, app })
-}
-
 pub async fn get_installed_app(
     store: &dyn Store,
     principal: &Principal,
@@ -330,8 +333,8 @@ pub async fn get_installed_app(
     installation_id: &str,
 ) -> CoreResult<InstalledApp> {
     let access = authorize(op, principal)?;
-    let scope = resolve_scope(store, principal, path).await?;
-    let found = find_installation(store, &principal.tenant_id, &scope, installation_id).await?;
+    let (scope, found) = resolve(store, principal, path, Some(installation_id)).await?;
+    let found = found.ok_or_else(|| installation_not_found(installation_id))?;
     let reacher = Reacher::new(store, principal, access, &scope).await?;
     // A foreign installation is invisible to a Self/Selected caller: 404, not 403 (spec 5.2).
     if !reacher.reaches(reacher.facts(&found.app, found.definition())) {
@@ -545,9 +548,9 @@ pub async fn upgrade_app(
     consented: Option<&[ResourceSpecificPermission]>,
 ) -> CoreResult<Upgraded> {
     let access = authorize(op, principal)?;
-    let scope = resolve_scope(store, principal, path).await?;
+    let (scope, found) = resolve(store, principal, path, Some(installation_id)).await?;
+    let found = found.ok_or_else(|| installation_not_found(installation_id))?;
     let tenant = &principal.tenant_id;
-    let found = find_installation(store, tenant, &scope, installation_id).await?;
     let reacher = Reacher::new(store, principal, access, &scope).await?;
     let facts = reacher.facts(&found.app, found.definition());
     if !reacher.reaches(facts) {
@@ -600,9 +603,9 @@ pub async fn uninstall_app(
     installation_id: &str,
 ) -> CoreResult<()> {
     let access = authorize(op, principal)?;
-    let scope = resolve_scope(store, principal, path).await?;
+    let (scope, found) = resolve(store, principal, path, Some(installation_id)).await?;
+    let found = found.ok_or_else(|| installation_not_found(installation_id))?;
     let tenant = &principal.tenant_id;
-    let found = find_installation(store, tenant, &scope, installation_id).await?;
     let reacher = Reacher::new(store, principal, access, &scope).await?;
     if !reacher.reaches(reacher.facts(&found.app, found.definition())) {
         return Err(reacher.refusal(&found.app));

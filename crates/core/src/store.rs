@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{
     AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
-    ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, TenantSettings, User,
+    ResourceSpecificPermission, ScopeKind, ScopeRef, SigningKey, Team, TeamsApp, Tenant,
+    TenantSettings, User,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,32 @@ pub struct Seed {
     pub installations: Vec<Installation>,
 }
 
+/// A scope as a URL names it, before it is resolved: a user id or UPN, a chat id, a team id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeKey<'a> {
+    User(&'a str),
+    Chat(&'a str),
+    Team(&'a str),
+}
+
+/// The directory object a [`ScopeKey`] resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeEntity {
+    User(User),
+    Chat(Chat),
+    Team(Team),
+}
+
+/// What [`Store::scope_installation`] found, read in one snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopedInstallation {
+    /// `None` when the scope does not exist.
+    pub scope: Option<ScopeEntity>,
+    /// The app's installation in the resolved scope with its catalog app; `None` when no app
+    /// was asked for, the scope does not exist, or the app is not installed there.
+    pub installed: Option<(Installation, CatalogApp)>,
+}
+
 /// Outcome of a conditional publishing-state change.
 // Rare path: a large variant costs nothing worth boxing for.
 #[allow(clippy::large_enum_variant)]
@@ -47,6 +74,18 @@ pub enum Transition {
     WrongState(PublishingState),
     /// `If-Match` did not match the current etag.
     EtagMismatch,
+}
+
+impl ScopeEntity {
+    /// The resolved scope (kind and canonical id).
+    pub fn scope_ref(&self) -> ScopeRef {
+        let (kind, id) = match self {
+            ScopeEntity::User(u) => (ScopeKind::User, &u.id),
+            ScopeEntity::Chat(c) => (ScopeKind::Chat, &c.id),
+            ScopeEntity::Team(t) => (ScopeKind::Team, &t.id),
+        };
+        ScopeRef { kind, id: id.clone() }
+    }
 }
 
 /// Outcome of an upgrade.
@@ -145,6 +184,45 @@ pub trait Store: Send + Sync + 'static {
         scope: &ScopeRef,
         app_id: &str,
     ) -> StoreResult<Option<Installation>>;
+    /// Resolves `key` and, when `app_id` is given, reads that app's installation in the
+    /// resolved scope together with its catalog app: the reads of a request about one
+    /// installation, in one round trip where the backend can (the default makes the separate
+    /// calls).
+    async fn scope_installation(
+        &self,
+        tenant_id: &str,
+        key: ScopeKey<'_>,
+        app_id: Option<&str>,
+    ) -> StoreResult<ScopedInstallation> {
+        let scope = match key {
+            ScopeKey::User(id) => self.user(tenant_id, id).await?.map(ScopeEntity::User),
+            ScopeKey::Chat(id) => self.chat(tenant_id, id).await?.map(ScopeEntity::Chat),
+            ScopeKey::Team(id) => self.team(tenant_id, id).await?.map(ScopeEntity::Team),
+        };
+        let (Some(entity), Some(app_id)) = (&scope, app_id) else {
+            return Ok(ScopedInstallation { scope, installed: None });
+        };
+        let scope_ref = entity.scope_ref();
+        let installed = match self.get_installation(tenant_id, &scope_ref, app_id).await? {
+            Some(i) => self.get_app(tenant_id, app_id).await?.map(|app| (i, app)),
+            None => None,
+        };
+        Ok(ScopedInstallation { scope, installed })
+    }
+    /// The apps among `app_ids` that exist, with their definitions, ordered by app id (ids
+    /// given twice are answered once): one round trip where the default makes one per app.
+    async fn get_apps(&self, tenant_id: &str, app_ids: &[&str]) -> StoreResult<Vec<CatalogApp>> {
+        let mut ids: Vec<&str> = app_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(app) = self.get_app(tenant_id, id).await? {
+                out.push(app);
+            }
+        }
+        Ok(out)
+    }
     /// `Conflict("installation")` when the app is installed in the scope already,
     /// `Conflict("definition")` when the definition does not exist (any more).
     async fn create_installation(&self, installation: &Installation) -> StoreResult<()>;

@@ -61,6 +61,9 @@ macro_rules! __with_test_names {
             delete_app_cascades
             delete_definition_only_in_state_and_cascades
             installation_lifecycle_and_conflicts
+            scope_installation_reads_scope_installation_and_app_together
+            get_apps_answers_the_existing_apps_once_each
+            concurrent_writes_all_commit_and_failures_stay_alone
             upgrade_never_moves_backwards
             upgrade_compares_versions_numerically
             a_second_store_sees_every_write

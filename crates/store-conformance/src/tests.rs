@@ -10,7 +10,9 @@ use teamsapps_core::model::{
     AllowedScopes, AppDefinition, CatalogApp, DistributionMethod, Installation, PermissionType,
     PublishingState, ScopeKind, SigningKey, TeamsApp, TenantSettings, User,
 };
-use teamsapps_core::store::{Seed, Transition, UpgradeOutcome};
+use teamsapps_core::store::{
+    ScopeEntity, ScopeKey, ScopedInstallation, Seed, Transition, UpgradeOutcome,
+};
 use teamsapps_core::version;
 use teamsapps_core::{Store, StoreError};
 
@@ -494,6 +496,99 @@ pub async fn installation_lifecycle_and_conflicts(db: Arc<dyn TestDb>) {
     assert!(!s.delete_installation(T2, &chat, "a1").await.unwrap());
     assert_eq!(s.list_installations(T, &team).await.unwrap().len(), 1);
     s.create_installation(&inst(&team, "a1", "1.0")).await.unwrap();
+}
+
+pub async fn scope_installation_reads_scope_installation_and_app_together(db: Arc<dyn TestDb>) {
+    let st = db.store();
+    let s = st.as_ref();
+    s.apply_seed(&seed()).await.unwrap();
+    let a1 = s.get_app(T, "a1").await.unwrap().expect("a1");
+    let installed = s.get_installation(T, &team_scope(), "a1").await.unwrap().expect("installed");
+
+    let found = s.scope_installation(T, ScopeKey::Team("team-1"), Some("a1")).await.unwrap();
+    assert!(matches!(&found.scope, Some(ScopeEntity::Team(t)) if t.id == "team-1"));
+    assert_eq!(found.installed, Some((installed, a1)));
+    // No app asked: the scope alone.
+    let found = s.scope_installation(T, ScopeKey::Team("team-1"), None).await.unwrap();
+    assert!(found.scope.is_some() && found.installed.is_none());
+    // Not installed there, or no such app: the scope without an installation.
+    for app_id in ["store-1", "nope"] {
+        let found = s.scope_installation(T, ScopeKey::Team("team-1"), Some(app_id)).await.unwrap();
+        assert!(found.scope.is_some() && found.installed.is_none(), "{app_id}");
+    }
+    // Users resolve by id or UPN (case-insensitively); the installation is looked up in the
+    // resolved (canonical) scope.
+    let user = scope(ScopeKind::User, "u1");
+    s.create_installation(&inst(&user, "a1", "1.1")).await.unwrap();
+    let found = s
+        .scope_installation(T, ScopeKey::User("ALICE@contoso.onmicrosoft.com"), Some("a1"))
+        .await
+        .unwrap();
+    assert!(matches!(&found.scope, Some(ScopeEntity::User(u)) if u.id == "u1"));
+    assert_eq!(found.installed.map(|(i, _)| i), Some(inst(&user, "a1", "1.1")));
+    let found = s.scope_installation(T, ScopeKey::Chat("19:chat@thread.v2"), None).await.unwrap();
+    assert!(matches!(found.scope, Some(ScopeEntity::Chat(_))));
+    // Unknown scopes and other tenants: nothing, also no installation.
+    for (tenant, key) in [
+        (T, ScopeKey::Team("team-2")),
+        (T, ScopeKey::User("nobody")),
+        (T, ScopeKey::Chat("19:none")),
+        (T2, ScopeKey::Team("team-1")),
+    ] {
+        let found = s.scope_installation(tenant, key, Some("a1")).await.unwrap();
+        assert_eq!(found, ScopedInstallation::default(), "{tenant} {key:?}");
+    }
+}
+
+pub async fn get_apps_answers_the_existing_apps_once_each(db: Arc<dyn TestDb>) {
+    let st = db.store();
+    let s = st.as_ref();
+    s.apply_seed(&seed()).await.unwrap();
+    let a1 = s.get_app(T, "a1").await.unwrap().expect("a1");
+    let store_1 = s.get_app(T, "store-1").await.unwrap().expect("store-1");
+    assert_eq!(
+        s.get_apps(T, &["store-1", "nope", "a1", "store-1", "a\0"]).await.unwrap(),
+        vec![a1.clone(), store_1]
+    );
+    assert_eq!(s.get_apps(T, &["a1"]).await.unwrap(), vec![a1]);
+    assert!(s.get_apps(T, &[]).await.unwrap().is_empty());
+    assert!(s.get_apps(T2, &["a1"]).await.unwrap().is_empty());
+}
+
+/// Many writes at once (a store may commit them together): each is answered with its own
+/// outcome, a failing one changes nothing, and every acknowledged one is there.
+pub async fn concurrent_writes_all_commit_and_failures_stay_alone(db: Arc<dyn TestDb>) {
+    let st = db.store();
+    st.create_app(&app(T, "a1", Some("m1")), &published("a1", "1.0")).await.unwrap();
+    st.add_definition(T, &published("a1", "1.1")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let st = st.clone();
+        tasks.push(tokio::spawn(async move {
+            let user = scope(ScopeKind::User, &format!("user-{i}"));
+            // Every tenth one names a definition that does not exist: refused alone.
+            let version = if i % 10 == 0 { "9.9" } else { "1.0" };
+            let created = st.create_installation(&inst(&user, "a1", version)).await;
+            let upgraded = match created {
+                Ok(()) => Some(st.upgrade_installation(T, &user, "a1", "1.1", None).await),
+                Err(_) => None,
+            };
+            (i, created, upgraded)
+        }));
+    }
+    for t in tasks {
+        let (i, created, upgraded) = t.await.unwrap();
+        let user = scope(ScopeKind::User, &format!("user-{i}"));
+        let now = st.get_installation(T, &user, "a1").await.unwrap();
+        if i % 10 == 0 {
+            assert_eq!(conflict(created), "definition", "{i}");
+            assert_eq!(now, None, "{i}");
+        } else {
+            created.unwrap();
+            assert_eq!(upgraded.map(Result::unwrap), Some(UpgradeOutcome::Upgraded), "{i}");
+            assert_eq!(now, Some(inst(&user, "a1", "1.1")), "{i}");
+        }
+    }
 }
 
 pub async fn upgrade_never_moves_backwards(db: Arc<dyn TestDb>) {

@@ -398,6 +398,34 @@ impl Store for PgStore {
         .await
     }
 
+    async fn get_apps(&self, tenant_id: &str, app_ids: &[&str]) -> StoreResult<Vec<CatalogApp>> {
+        const WHAT: &str = "get_apps";
+        // A NUL cannot be stored, so an id holding one names no app.
+        let ids: Vec<String> =
+            app_ids.iter().filter(|id| !any_nul(&[id])).map(|id| (*id).to_owned()).collect();
+        if any_nul(&[tenant_id]) || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = &ids;
+        self.run(WHAT, |c| async move {
+            // One statement for every app: one round trip, one snapshot.
+            let rows = query(
+                &c,
+                concat!(
+                    "SELECT ",
+                    app_with_definition_cols!(),
+                    " FROM apps a LEFT JOIN definitions d \
+                       ON d.tenant_id = a.tenant_id AND d.app_id = a.id \
+                     WHERE a.tenant_id = $1 AND a.id = ANY($2) ORDER BY a.id, d.version_key, d.version"
+                ),
+                &[&tenant_id, ids],
+            )
+            .await?;
+            catalog_apps(&rows, WHAT)
+        })
+        .await
+    }
+
     async fn get_app_by_external_id(
         &self,
         tenant_id: &str,

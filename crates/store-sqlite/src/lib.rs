@@ -1,39 +1,67 @@
 //! The embedded SQLite implementation of [`teamsapps_core::Store`].
 //!
-//! rusqlite is synchronous, so every store call runs on tokio's blocking pool
-//! (`spawn_blocking`). A file database has one writer connection (behind a mutex: SQLite
-//! allows one writer at a time anyway) and a small pool of reader connections; WAL mode lets
-//! the readers run while the writer writes. When every reader is busy a read falls back to
-//! the writer connection. An in-memory database is private to its connection, so it has only
-//! the one connection, used for everything.
+//! rusqlite is synchronous. A file database has one writer connection, owned by a writer
+//! thread that commits the writes of many calls together (group commit, see `writer.rs`), and
+//! a small pool of reader connections; WAL mode lets the readers run while the writer writes.
+//! Short reads (one row, one small list) run right on the calling task's thread on a pooled
+//! reader: a hop to another thread costs more than such a read. Reads that may be large go to
+//! tokio's blocking pool. When every reader is busy a read is queued to the writer thread. An
+//! in-memory database is private to its connection, so it has only the writer, used for
+//! everything.
 //!
-//! Every write method is one `BEGIN IMMEDIATE` transaction and returns after it committed.
+//! Every write method runs in a `BEGIN IMMEDIATE` transaction (in a savepoint of its own inside
+//! it, shared with the other writes of its group) and returns after that transaction committed.
 //! The immediate transaction takes SQLite's write lock up front, so check-then-write logic
 //! inside it is race-free even against other processes using the same file (they wait up to
 //! `busy_timeout` for the lock).
 //!
-//! Durability: the database runs in WAL mode with `synchronous=NORMAL`. A commit appends the
-//! transaction to the write-ahead log with `write(2)` before the method returns, so a
-//! committed transaction survives the process being killed (`kill -9`, panic, OOM): the data
-//! is in the OS page cache and the next open replays the log. What `NORMAL` gives up relative
-//! to `FULL` is the fsync per commit: after an operating-system crash or power loss the last
-//! transactions before the crash may be rolled back (the database is never corrupted).
+//! Durability ([`Durability`]), in WAL mode:
+//! - `Normal` (the default, `synchronous=NORMAL`): a commit appends the transaction to the
+//!   write-ahead log with `write(2)` before the method returns, so a committed transaction
+//!   survives the process being killed (`kill -9`, panic, OOM): the data is in the OS page
+//!   cache and the next open replays the log. After an operating-system crash or power loss
+//!   the last transactions before the crash may be rolled back (the database is never
+//!   corrupted).
+//! - `Full` (`synchronous=FULL`): the log is also fsynced at every commit before the method
+//!   returns, so a committed transaction survives an operating-system crash or power loss too.
+//!   Group commit shares one fsync among every write of a group.
 
 mod migrate;
 mod rows;
 mod store_impl;
+mod writer;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use anyhow::{anyhow, Context};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use teamsapps_core::store::StoreResult;
 use teamsapps_core::StoreError;
 
 pub use migrate::{migrations, SCHEMA_VERSION};
 
 use crate::rows::backend;
+use crate::writer::Writer;
+
+/// When a commit counts as done; see the crate docs for the exact guarantee of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: survives a process kill; an OS crash may lose the last commits.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: the log is fsynced before a commit returns; survives an OS crash.
+    Full,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
 
 /// Reader connections kept open for a file database.
 const READERS: usize = 4;
@@ -50,7 +78,7 @@ pub struct SqliteStore {
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
+    writer: Writer,
     readers: Mutex<Vec<Connection>>,
     /// The path or `:memory:`, for messages.
     location: String,
@@ -67,22 +95,33 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and runs migrations.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_with(path, Durability::default())
+    }
+
+    /// [`open`](Self::open) with the given durability.
+    pub fn open_with(path: &Path, durability: Durability) -> anyhow::Result<Self> {
         let location = path.display().to_string();
-        Self::open_file(path).with_context(|| format!("opening SQLite database {location}"))
+        Self::open_file(path, durability)
+            .with_context(|| format!("opening SQLite database {location}"))
     }
 
     /// A private in-memory database (nothing kept).
     pub fn open_in_memory() -> anyhow::Result<Self> {
         let mut conn = Connection::open_in_memory().context("opening in-memory SQLite database")?;
-        configure(&mut conn, Role::Writer)?;
+        configure(&mut conn, Role::Writer(Durability::Normal))?;
         migrate::migrate(&mut conn)?;
-        Ok(Self::from_parts(conn, Vec::new(), ":memory:".to_owned()))
+        Self::from_parts(conn, Vec::new(), ":memory:".to_owned())
     }
 
     /// `sqlite://PATH` or `sqlite:PATH` (also `sqlite::memory:` and `sqlite://:memory:`):
     /// [`open`](Self::open) or [`open_in_memory`](Self::open_in_memory).
     /// The error names the URL.
     pub fn open_url(url: &str) -> anyhow::Result<Self> {
+        Self::open_url_with(url, Durability::default())
+    }
+
+    /// [`open_url`](Self::open_url) with the given durability (meaningless in memory).
+    pub fn open_url_with(url: &str, durability: Durability) -> anyhow::Result<Self> {
         let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).ok_or_else(
             || anyhow!("unsupported database URL {url:?}: expected sqlite://PATH, sqlite:PATH or sqlite::memory:"),
         )?;
@@ -92,7 +131,7 @@ impl SqliteStore {
         let opened = if rest == ":memory:" {
             Self::open_in_memory()
         } else {
-            Self::open_file(Path::new(rest))
+            Self::open_file(Path::new(rest), durability)
         };
         opened.with_context(|| format!("opening database {url}"))
     }
@@ -112,13 +151,13 @@ impl SqliteStore {
         .await
     }
 
-    fn open_file(path: &Path) -> anyhow::Result<Self> {
+    fn open_file(path: &Path, durability: Durability) -> anyhow::Result<Self> {
         // No SQLITE_OPEN_URI: a path is a path, even one that starts with `file:`.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut writer = Connection::open_with_flags(path, flags)?;
-        configure(&mut writer, Role::Writer)?;
+        configure(&mut writer, Role::Writer(durability))?;
         migrate::migrate(&mut writer)?;
         let readers = (0..READERS)
             .map(|_| {
@@ -127,107 +166,130 @@ impl SqliteStore {
                 Ok(conn)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self::from_parts(writer, readers, path.display().to_string()))
+        Self::from_parts(writer, readers, path.display().to_string())
     }
 
-    fn from_parts(writer: Connection, readers: Vec<Connection>, location: String) -> Self {
-        SqliteStore {
-            inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
-                readers: Mutex::new(readers),
-                location,
-            }),
-        }
+    fn from_parts(
+        writer: Connection,
+        readers: Vec<Connection>,
+        location: String,
+    ) -> anyhow::Result<Self> {
+        let writer = Writer::start(writer).context("starting the writer thread")?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner { writer, readers: Mutex::new(readers), location }),
+        })
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer, committing when it returns
-    /// `Ok` (and rolling back when it returns `Err`).
+    /// Runs `f` in the writer's next group transaction (see `writer.rs`): its changes are
+    /// committed when this returns `Ok`, and rolled back when `f` returns `Err`.
     pub(crate) async fn write<T, F>(&self, what: &'static str, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        blocking(what, move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| backend(e, format_args!("{what}: beginning transaction")))?;
-            let out = f(&tx)?;
-            tx.commit().map_err(|e| backend(e, format_args!("{what}: committing")))?;
-            Ok(out)
-        })
-        .await
+        self.inner.writer.grouped(what, f).await
     }
 
-    /// Like [`Self::write`], with foreign-key checks off for the transaction: for bulk copies of
-    /// data that is consistent as a whole (restoring a snapshot), which the checks slow down
-    /// by a third. The pragma cannot change inside a transaction, so it is set around it.
+    /// Like [`Self::write`], in a transaction of its own with foreign-key checks off: for bulk
+    /// copies of data that is consistent as a whole (restoring a snapshot), which the checks
+    /// slow down by a third. The pragma cannot change inside a transaction, so it is set
+    /// around it.
     pub(crate) async fn write_unchecked<T, F>(&self, what: &'static str, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        blocking(what, move || {
-            let mut conn = lock(&inner.writer);
-            conn.pragma_update(None, "foreign_keys", "OFF")
-                .map_err(|e| backend(e, format_args!("{what}: foreign_keys off")))?;
-            let run = |conn: &mut Connection| -> StoreResult<T> {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(|e| backend(e, format_args!("{what}: beginning transaction")))?;
-                let out = f(&tx)?;
-                tx.commit().map_err(|e| backend(e, format_args!("{what}: committing")))?;
+        self.inner
+            .writer
+            .alone(what, move |conn| {
+                conn.pragma_update(None, "foreign_keys", "OFF")
+                    .map_err(|e| backend(e, format_args!("{what}: foreign_keys off")))?;
+                let run = |conn: &mut Connection| -> StoreResult<T> {
+                    let tx = conn
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .map_err(|e| backend(e, format_args!("{what}: beginning transaction")))?;
+                    let out = f(&tx)?;
+                    tx.commit().map_err(|e| backend(e, format_args!("{what}: committing")))?;
+                    Ok(out)
+                };
+                let out = run(conn);
+                let on = conn
+                    .pragma_update(None, "foreign_keys", "ON")
+                    .map_err(|e| backend(e, format_args!("{what}: foreign_keys on")));
+                let out = out?;
+                on?;
                 Ok(out)
-            };
-            let out = run(&mut conn);
-            let on = conn
-                .pragma_update(None, "foreign_keys", "ON")
-                .map_err(|e| backend(e, format_args!("{what}: foreign_keys on")));
-            let out = out?;
-            on?;
-            Ok(out)
-        })
-        .await
+            })
+            .await
     }
 
-    /// Runs `f` in one read transaction (a consistent snapshot) on a pooled reader, or on the
-    /// writer when no reader is free.
+    /// Runs a short read `f` in one read transaction (a consistent snapshot) on a pooled
+    /// reader, right on this thread: for point lookups and small lists, where handing the work
+    /// to another thread would cost more than the read. Queued to the writer thread when no
+    /// reader is free (and always for an in-memory database).
     pub(crate) async fn read<T, F>(&self, what: &'static str, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        blocking(what, move || {
-            let pooled = lock(&inner.readers).pop();
-            match pooled {
-                Some(conn) => {
-                    let mut reader = Pooled { conn: Some(conn), pool: &inner.readers };
-                    match reader.conn.as_mut() {
-                        Some(conn) => read_tx(conn, what, f),
-                        None => Err(StoreError::Backend(anyhow!(
-                            "sqlite store: {what}: reader vanished"
-                        ))),
+        let pooled = lock(&self.inner.readers).pop();
+        match pooled {
+            Some(conn) => {
+                let mut reader = Pooled { conn: Some(conn), pool: &self.inner.readers };
+                match reader.conn.as_mut() {
+                    Some(conn) => read_tx(conn, what, f),
+                    None => {
+                        Err(StoreError::Backend(anyhow!("sqlite store: {what}: reader vanished")))
                     }
                 }
-                None => read_tx(&mut lock(&inner.writer), what, f),
+            }
+            None => self.inner.writer.grouped(what, f).await,
+        }
+    }
+
+    /// Like [`Self::read`] for reads that may take long (whole catalogs): on tokio's blocking
+    /// pool, so the calling task's thread keeps serving others meanwhile.
+    pub(crate) async fn read_large<T, F>(&self, what: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let pooled = lock(&inner.readers).pop();
+        let Some(conn) = pooled else {
+            return self.inner.writer.grouped(what, f).await;
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut reader = Pooled { conn: Some(conn), pool: &inner.readers };
+            match reader.conn.as_mut() {
+                Some(conn) => read_tx(conn, what, f),
+                None => Err(StoreError::Backend(anyhow!("sqlite store: {what}: reader vanished"))),
             }
         })
         .await
+        .map_err(|e| {
+            StoreError::Backend(anyhow!("sqlite store: {what}: database task failed: {e}"))
+        })?
     }
 }
 
 fn read_tx<T>(
-    conn: &mut Connection,
+    conn: &Connection,
     what: &'static str,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    // Deferred: the snapshot starts at the first read; nothing is locked for writers.
-    let tx = conn.transaction().map_err(|e| backend(e, format_args!("{what}: beginning read")))?;
-    let out = f(&tx)?;
-    tx.commit().map_err(|e| backend(e, format_args!("{what}: ending read")))?;
+    // Deferred: the snapshot starts at the first read; nothing is locked for writers. The
+    // statements come from the statement cache: no parsing per read.
+    let step = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
+    step("BEGIN").map_err(|e| backend(e, format_args!("{what}: beginning read")))?;
+    let out = f(conn);
+    // A read changes nothing: ending it is the same whether it succeeded or not.
+    let end = if conn.is_autocommit() { Ok(()) } else { step("COMMIT") };
+    if end.is_err() && !conn.is_autocommit() {
+        let _ = step("ROLLBACK");
+    }
+    let out = out?;
+    end.map_err(|e| backend(e, format_args!("{what}: ending read")))?;
     Ok(out)
 }
 
@@ -252,18 +314,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
-) -> StoreResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        StoreError::Backend(anyhow!("sqlite store: {what}: database task failed: {e}"))
-    })?
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
-    Writer,
+    Writer(Durability),
     Reader,
 }
 
@@ -273,7 +326,7 @@ fn configure(conn: &mut Connection, role: Role) -> anyhow::Result<()> {
         .context("setting busy_timeout")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
-    if role == Role::Writer {
+    if let Role::Writer(durability) = role {
         // Persistent in the file; in-memory databases answer "memory" and stay so.
         // Switching a fresh file to WAL needs an exclusive lock, and SQLite may answer BUSY at
         // once instead of calling the busy handler while another process opens the same file:
@@ -296,8 +349,20 @@ fn configure(conn: &mut Connection, role: Role) -> anyhow::Result<()> {
         if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
             tracing::warn!(mode, "SQLite refused WAL mode; concurrent reads will wait for writes");
         }
-        // See the crate docs: with WAL, NORMAL keeps commits across a process kill.
-        conn.pragma_update(None, "synchronous", "NORMAL").context("setting synchronous")?;
+        // See the crate docs: with WAL, NORMAL keeps commits across a process kill, FULL
+        // across an OS crash too.
+        conn.pragma_update(None, "synchronous", durability.pragma())
+            .context("setting synchronous")?;
+        // Read back: what the connection really does is what gets logged.
+        let level: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .context("reading synchronous")?;
+        let durability = match level {
+            2 | 3 => "full",
+            1 => "normal",
+            _ => "off",
+        };
+        tracing::info!(%durability, synchronous = level, "SQLite commit durability");
     } else {
         conn.pragma_update(None, "query_only", "ON").context("making a reader read-only")?;
     }

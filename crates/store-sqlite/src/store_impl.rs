@@ -5,11 +5,14 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
+use teamsapps_core::model::ScopeKind;
 use teamsapps_core::model::{
     AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
     ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, TenantSettings, User,
 };
-use teamsapps_core::store::{Seed, StoreResult, Transition, UpgradeOutcome};
+use teamsapps_core::store::{
+    ScopeEntity, ScopeKey, ScopedInstallation, Seed, StoreResult, Transition, UpgradeOutcome,
+};
 use teamsapps_core::version::sort_key;
 use teamsapps_core::{Store, StoreError};
 
@@ -159,6 +162,105 @@ fn definition(
     )
 }
 
+/// By object id, or by user principal name (case-insensitive).
+fn user(
+    c: &Connection,
+    tenant_id: &str,
+    key: &str,
+    what: &'static str,
+) -> StoreResult<Option<User>> {
+    let by_id = first(
+        c,
+        what,
+        concat!("SELECT ", user_cols!(), " FROM users WHERE tenant_id = ?1 AND id = ?2"),
+        params![tenant_id, key],
+        rows::user,
+    )?;
+    if by_id.is_some() {
+        return Ok(by_id);
+    }
+    // The same expression as the users_upn index, so the lookup uses it.
+    first(
+        c,
+        what,
+        concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE tenant_id = ?1 AND lower(user_principal_name) = lower(?2)"
+        ),
+        params![tenant_id, key],
+        rows::user,
+    )
+}
+
+fn chat(
+    c: &Connection,
+    tenant_id: &str,
+    id: &str,
+    what: &'static str,
+) -> StoreResult<Option<Chat>> {
+    first(
+        c,
+        what,
+        concat!("SELECT ", chat_cols!(), " FROM chats WHERE tenant_id = ?1 AND id = ?2"),
+        params![tenant_id, id],
+        rows::chat,
+    )
+}
+
+fn team(
+    c: &Connection,
+    tenant_id: &str,
+    id: &str,
+    what: &'static str,
+) -> StoreResult<Option<Team>> {
+    first(
+        c,
+        what,
+        concat!("SELECT ", team_cols!(), " FROM teams WHERE tenant_id = ?1 AND id = ?2"),
+        params![tenant_id, id],
+        rows::team,
+    )
+}
+
+/// One app with its definitions.
+fn app(
+    c: &Connection,
+    tenant_id: &str,
+    app_id: &str,
+    what: &'static str,
+) -> StoreResult<Option<CatalogApp>> {
+    let app = first(
+        c,
+        what,
+        concat!("SELECT ", app_cols!(), " FROM apps WHERE tenant_id = ?1 AND id = ?2"),
+        params![tenant_id, app_id],
+        rows::app,
+    )?;
+    with_definitions(c, app, what)
+}
+
+fn installation(
+    c: &Connection,
+    tenant_id: &str,
+    scope: &ScopeRef,
+    app_id: &str,
+    what: &'static str,
+) -> StoreResult<Option<Installation>> {
+    first(
+        c,
+        what,
+        concat!(
+            "SELECT ",
+            installation_cols!(),
+            " FROM installations \
+             WHERE tenant_id = ?1 AND scope_kind = ?2 AND scope_id = ?3 AND app_id = ?4"
+        ),
+        params![tenant_id, scope.kind.as_str(), scope.id, app_id],
+        rows::installation,
+    )
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     // --- signing keys -------------------------------------------------------------------
@@ -260,61 +362,19 @@ impl Store for SqliteStore {
     async fn user(&self, tenant_id: &str, id_or_upn: &str) -> StoreResult<Option<User>> {
         const WHAT: &str = "user";
         let (tenant_id, key) = (tenant_id.to_owned(), id_or_upn.to_owned());
-        self.read(WHAT, move |c| {
-            let by_id = first(
-                c,
-                WHAT,
-                concat!("SELECT ", user_cols!(), " FROM users WHERE tenant_id = ?1 AND id = ?2"),
-                params![tenant_id, key],
-                rows::user,
-            )?;
-            if by_id.is_some() {
-                return Ok(by_id);
-            }
-            // The same expression as the users_upn index, so the lookup uses it.
-            first(
-                c,
-                WHAT,
-                concat!(
-                    "SELECT ",
-                    user_cols!(),
-                    " FROM users WHERE tenant_id = ?1 AND lower(user_principal_name) = lower(?2)"
-                ),
-                params![tenant_id, key],
-                rows::user,
-            )
-        })
-        .await
+        self.read(WHAT, move |c| user(c, &tenant_id, &key, WHAT)).await
     }
 
     async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>> {
         const WHAT: &str = "chat";
         let (tenant_id, id) = (tenant_id.to_owned(), chat_id.to_owned());
-        self.read(WHAT, move |c| {
-            first(
-                c,
-                WHAT,
-                concat!("SELECT ", chat_cols!(), " FROM chats WHERE tenant_id = ?1 AND id = ?2"),
-                params![tenant_id, id],
-                rows::chat,
-            )
-        })
-        .await
+        self.read(WHAT, move |c| chat(c, &tenant_id, &id, WHAT)).await
     }
 
     async fn team(&self, tenant_id: &str, team_id: &str) -> StoreResult<Option<Team>> {
         const WHAT: &str = "team";
         let (tenant_id, id) = (tenant_id.to_owned(), team_id.to_owned());
-        self.read(WHAT, move |c| {
-            first(
-                c,
-                WHAT,
-                concat!("SELECT ", team_cols!(), " FROM teams WHERE tenant_id = ?1 AND id = ?2"),
-                params![tenant_id, id],
-                rows::team,
-            )
-        })
-        .await
+        self.read(WHAT, move |c| team(c, &tenant_id, &id, WHAT)).await
     }
 
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>> {
@@ -341,7 +401,7 @@ impl Store for SqliteStore {
     async fn list_apps(&self, tenant_id: &str) -> StoreResult<Vec<CatalogApp>> {
         const WHAT: &str = "list_apps";
         let tenant_id = tenant_id.to_owned();
-        self.read(WHAT, move |c| {
+        self.read_large(WHAT, move |c| {
             // Two queries in one snapshot: the apps, then every definition of the tenant.
             let apps = all(
                 c,
@@ -369,15 +429,25 @@ impl Store for SqliteStore {
     async fn get_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<CatalogApp>> {
         const WHAT: &str = "get_app";
         let (tenant_id, app_id) = (tenant_id.to_owned(), app_id.to_owned());
+        self.read(WHAT, move |c| app(c, &tenant_id, &app_id, WHAT)).await
+    }
+
+    async fn get_apps(&self, tenant_id: &str, app_ids: &[&str]) -> StoreResult<Vec<CatalogApp>> {
+        const WHAT: &str = "get_apps";
+        let tenant_id = tenant_id.to_owned();
+        let mut ids: Vec<String> = app_ids.iter().map(|s| (*s).to_owned()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // Point lookups through cached statements in one snapshot: cheaper than one IN query
+        // for the few apps of a scope, and each uses the primary key.
         self.read(WHAT, move |c| {
-            let app = first(
-                c,
-                WHAT,
-                concat!("SELECT ", app_cols!(), " FROM apps WHERE tenant_id = ?1 AND id = ?2"),
-                params![tenant_id, app_id],
-                rows::app,
-            )?;
-            with_definitions(c, app, WHAT)
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(found) = app(c, &tenant_id, id, WHAT)? {
+                    out.push(found);
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -613,19 +683,39 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Installation>> {
         const WHAT: &str = "get_installation";
         let (tenant_id, scope, app_id) = (tenant_id.to_owned(), scope.clone(), app_id.to_owned());
+        self.read(WHAT, move |c| installation(c, &tenant_id, &scope, &app_id, WHAT)).await
+    }
+
+    async fn scope_installation(
+        &self,
+        tenant_id: &str,
+        key: ScopeKey<'_>,
+        app_id: Option<&str>,
+    ) -> StoreResult<ScopedInstallation> {
+        const WHAT: &str = "scope_installation";
+        let tenant_id = tenant_id.to_owned();
+        let (kind, id) = match key {
+            ScopeKey::User(id) => (ScopeKind::User, id.to_owned()),
+            ScopeKey::Chat(id) => (ScopeKind::Chat, id.to_owned()),
+            ScopeKey::Team(id) => (ScopeKind::Team, id.to_owned()),
+        };
+        let app_id = app_id.map(str::to_owned);
         self.read(WHAT, move |c| {
-            first(
-                c,
-                WHAT,
-                concat!(
-                    "SELECT ",
-                    installation_cols!(),
-                    " FROM installations \
-                     WHERE tenant_id = ?1 AND scope_kind = ?2 AND scope_id = ?3 AND app_id = ?4"
-                ),
-                params![tenant_id, scope.kind.as_str(), scope.id, app_id],
-                rows::installation,
-            )
+            let t = &tenant_id;
+            let scope = match kind {
+                ScopeKind::User => user(c, t, &id, WHAT)?.map(ScopeEntity::User),
+                ScopeKind::Chat => chat(c, t, &id, WHAT)?.map(ScopeEntity::Chat),
+                ScopeKind::Team => team(c, t, &id, WHAT)?.map(ScopeEntity::Team),
+            };
+            let (Some(entity), Some(app_id)) = (&scope, &app_id) else {
+                return Ok(ScopedInstallation { scope, installed: None });
+            };
+            let scope_ref = entity.scope_ref();
+            let installed = match installation(c, t, &scope_ref, app_id, WHAT)? {
+                Some(i) => app(c, t, app_id, WHAT)?.map(|a| (i, a)),
+                None => None,
+            };
+            Ok(ScopedInstallation { scope, installed })
         })
         .await
     }

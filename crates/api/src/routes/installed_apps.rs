@@ -140,9 +140,10 @@ async fn list(
     let found =
         installations::list_installed_apps(c.s.store.as_ref(), &c.p, scope.list, &scope.path)
             .await?;
+    let navs = views::Navigations::of(&query);
     let items = found
         .iter()
-        .map(|i| (i.installation.app_id.clone(), views::installation(i, c.v)))
+        .map(|i| (i.installation.app_id.clone(), views::installation_with(i, c.v, navs)))
         .filter(|(_, full)| query.filter.as_ref().is_none_or(|f| f.matches(full)))
         .map(|(app_id, full)| (app_id, query.shape(&full, ty, c.v)))
         .collect();
@@ -170,7 +171,8 @@ async fn get_one(c: Call, scope: Scope, installation: &str, raw: &str) -> ApiRes
         installation,
     )
     .await?;
-    let shaped = query.shape(&views::installation(&found, c.v), ty, c.v);
+    let full = views::installation_with(&found, c.v, views::Navigations::of(&query));
+    let shaped = query.shape(&full, ty, c.v);
     let context =
         c.v.context(&format!("{}{}/$entity", scope.context, query.shallow_context_suffix()));
     Ok(json_response(StatusCode::OK, entity(context, shaped)))
