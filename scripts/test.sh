@@ -60,6 +60,10 @@ fi
 step "README worked example, run as written"
 scripts/readme-example.sh
 
+step "docs/coverage.md Clients column against the client suites and /openapi.json's operations"
+command -v python3 >/dev/null 2>&1 || { echo "python3 is needed (scripts/clients/coverage-column.py)" >&2; exit 1; }
+python3 scripts/clients/coverage-column.py
+
 step "Python Graph client suite (msgraph-sdk + azure-identity + MSAL, pinned) over HTTPS, and its retries through --fault-rate 0.3"
 # Builds a venv in target/sdk-venv from scripts/clients/python/requirements.txt when it changed;
 # skips loudly when python3 or the package index is missing (CI=true or TEAMSAPPS_REQUIRE_SDK=1
@@ -73,7 +77,8 @@ scripts/clients/js.sh
 
 step "schemathesis (pinned) against /openapi.json: no 5xx, every answer as documented"
 # Builds target/schemathesis-venv from scripts/schemathesis/requirements.txt when it changed;
-# fuzzes /v1.0 and /beta for about 40 s each; skips loudly without python3 or the package
+# fuzzes /v1.0 and /beta for about 40 s each (app token), then the catalog writes for 20 s each
+# (an admin's delegated token); skips loudly without python3 or the package
 # index (a failure under CI=true or TEAMSAPPS_REQUIRE_SCHEMATHESIS=1).
 scripts/schemathesis.sh
 
