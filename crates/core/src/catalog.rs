@@ -111,11 +111,14 @@ pub async fn get_bot(
 
 /// A new etag: opaque, changes on every write (`@odata.etag` is a quoted base64 string).
 pub fn new_etag() -> String {
+    etag_of(uuid::Uuid::new_v4().as_bytes())
+}
+
+/// The etag shape Graph uses, of the given bytes (fixtures pass stable ones so a re-seed keeps
+/// them).
+pub fn etag_of(bytes: &[u8]) -> String {
     use base64::Engine;
-    let raw = format!(
-        "\"{}\"",
-        base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes())
-    );
+    let raw = format!("\"{}\"", base64::engine::general_purpose::STANDARD.encode(bytes));
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 

@@ -304,7 +304,7 @@ fn catalog_apps(tid: &str, entries: &[CatalogFixture]) -> anyhow::Result<Vec<Cat
             required_permissions: c.required_permissions,
             bot_id: c.bot_id,
             allowed_scopes: c.allowed_scopes,
-            etag: stable_guid(&[tid, &app.app.id, "etag"]),
+            etag: crate::catalog::etag_of(stable_guid(&[tid, &app.app.id, "etag"]).as_bytes()),
         });
         app.definitions.sort_by(|a, b| crate::version::compare(&a.version, &b.version));
     }
@@ -406,6 +406,22 @@ mod tests {
         assert_eq!(a, stable_guid(&["t", "m"]));
         assert_ne!(a, stable_guid(&["t", "n"]));
         assert!(uuid::Uuid::parse_str(&a).is_ok(), "{a}");
+    }
+
+    #[test]
+    fn seeded_definitions_carry_graphs_etag_shape_and_keep_it_across_seeds() {
+        use base64::Engine;
+        let fixture = parse(include_str!("../../../fixtures/demo.yaml")).unwrap();
+        let seed = to_seed(&fixture).unwrap();
+        let again = to_seed(&fixture).unwrap();
+        let defs: Vec<_> = seed.apps.iter().flat_map(|a| &a.definitions).collect();
+        assert!(!defs.is_empty());
+        for (d, same) in defs.iter().zip(again.apps.iter().flat_map(|a| &a.definitions)) {
+            let raw = base64::engine::general_purpose::STANDARD.decode(&d.etag).unwrap();
+            let raw = String::from_utf8(raw).unwrap();
+            assert!(raw.starts_with('"') && raw.ends_with('"') && raw.len() > 2, "{raw}");
+            assert_eq!(d.etag, same.etag);
+        }
     }
 
     #[test]
