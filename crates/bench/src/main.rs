@@ -9,6 +9,19 @@
 //!   authenticated write), until all are upgraded or SECONDS have passed. Prints one JSON line.
 //! - `teamsapps-bench report DOC MACHINE RESULT...` writes the table of the JSON lines (the
 //!   first one is SQLite, the reference) into the "PostgreSQL vs SQLite" section of DOC.
+//!
+//! The commands of `bench/perf.sh` (the benchmark against the bare baseline):
+//!
+//! - `teamsapps-bench populate DIR USERS INSTALL_USERS` creates a store (see [`data`]).
+//! - `teamsapps-bench load --url URL --op OP [--users N] [--install-users N] [...]` drives one
+//!   operation and prints one JSON line (see [`load`]; options below).
+//! - `teamsapps-bench start LOG PATTERN -- COMMAND...` starts a server, times its start-up.
+//! - `teamsapps-bench memory PID` prints the resident memory of a process.
+
+mod data;
+mod http1;
+mod load;
+mod start;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,8 +79,82 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         "report" => report(arg(1, "DOC")?, arg(2, "MACHINE")?, &args[3..]),
-        other => bail!("unknown command {other}: fixture, fixture-installed, run or report"),
+        "populate" => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(data::populate(
+                std::path::Path::new(arg(1, "DIR")?),
+                arg(2, "USERS")?.parse()?,
+                arg(3, "INSTALL_USERS")?.parse()?,
+            ))
+        }
+        "load" => {
+            let spec = load_spec(&args[1..])?;
+            // One thread: the generator gets one core and must not compete with itself.
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let result = runtime.block_on(load::run(spec))?;
+            println!("{result}");
+            Ok(())
+        }
+        "start" => {
+            let sep =
+                args.iter().position(|a| a == "--").context("start LOG PATTERN -- COMMAND")?;
+            start::start(arg(1, "LOG")?, arg(2, "PATTERN")?, &args[sep + 1..])
+        }
+        "memory" => {
+            let (rss, hwm) =
+                load::memory_mib(arg(1, "PID")?.parse()?).context("no such process")?;
+            println!("{}", json!({"rss_mib": rss, "hwm_mib": hwm}));
+            Ok(())
+        }
+        other => bail!(
+            "unknown command {other}: fixture, fixture-installed, run, report, populate, load, \
+             start or memory"
+        ),
     }
+}
+
+/// The options of `load`: `--url URL --op install|upgrade|get|list|token` and optionally
+/// `--label L --users N --install-users N --connections N --seconds S --rate R --limit N
+/// --offset N --token T --prefix P --pid PID`, and the switches `--cycle`, `--any-2xx`.
+fn load_spec(args: &[String]) -> anyhow::Result<load::Spec> {
+    let mut opts = std::collections::HashMap::new();
+    let mut switches = std::collections::HashSet::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let key = a.strip_prefix("--").with_context(|| format!("unexpected argument {a}"))?;
+        if key == "cycle" || key == "any-2xx" {
+            switches.insert(key.to_string());
+        } else {
+            let value = it.next().with_context(|| format!("--{key} needs a value"))?;
+            opts.insert(key.to_string(), value.clone());
+        }
+    }
+    fn num<T: std::str::FromStr>(
+        opts: &std::collections::HashMap<String, String>,
+        key: &str,
+    ) -> anyhow::Result<Option<T>> {
+        opts.get(key)
+            .map(|v| v.parse::<T>().map_err(|_| anyhow::anyhow!("--{key}: not a number: {v}")))
+            .transpose()
+    }
+    let op = load::Op::parse(opts.get("op").context("--op is needed")?)?;
+    Ok(load::Spec {
+        label: opts.get("label").cloned().unwrap_or_default(),
+        url: opts.get("url").context("--url is needed")?.clone(),
+        op,
+        users: num(&opts, "users")?.unwrap_or(1),
+        install_users: num(&opts, "install-users")?.unwrap_or(1),
+        connections: num(&opts, "connections")?.unwrap_or(32),
+        seconds: num(&opts, "seconds")?.unwrap_or(5.0),
+        rate: num(&opts, "rate")?,
+        limit: num(&opts, "limit")?,
+        offset: num(&opts, "offset")?.unwrap_or(0),
+        cycle: switches.contains("cycle"),
+        any_2xx: switches.contains("any-2xx"),
+        token: opts.get("token").cloned(),
+        prefix: opts.get("prefix").cloned().unwrap_or_else(|| "/v1.0".to_string()),
+        pid: num(&opts, "pid")?,
+    })
 }
 
 const STORE_APP: &str = "0d820ecd-def2-4297-adad-78056cde7c78";
