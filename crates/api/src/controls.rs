@@ -207,7 +207,7 @@ pub struct Controls {
     settings: RwLock<Settings>,
     buckets: Mutex<HashMap<String, Bucket>>,
     dice: Mutex<Dice>,
-    log: Mutex<VecDeque<Value>>,
+    log: Mutex<VecDeque<LogEntry>>,
     /// `Authorization: Bearer <key>` for `/_teamsapps/`; none refuses every control request.
     admin_key: Option<String>,
     /// The fixture the node started with (`reset` re-applies it) and a digest naming it.
@@ -394,7 +394,7 @@ impl Controls {
         Ok(())
     }
 
-    fn record(&self, entry: Value) {
+    fn record(&self, entry: LogEntry) {
         let mut log = lock(&self.log);
         if log.len() >= REQUEST_LOG_SIZE {
             log.pop_front();
@@ -461,25 +461,54 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         req.extensions().get::<crate::headers::RequestIds>().map(|r| r.request_id.clone());
     let started = Instant::now();
     let res = next.run(req).await;
-    let caller = lock(&slot.0).clone();
-    let p = caller.principal.as_ref();
-    state.controls.record(json!({
-        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "requestId": request_id,
-        "method": method.as_str(),
-        "path": path,
-        "query": query,
-        "operation": caller.operation.map(operation_name),
-        "tenantId": p.map(|p| p.tenant_id.clone()),
-        "appId": p.map(|p| p.app_id.clone()),
-        "userId": p.and_then(|p| p.user_id().map(str::to_string)),
-        "tokenType": p.map(|p| if p.is_delegated() { "delegated" } else { "application" }),
-        "permissions": p.map(|p| p.permissions.clone()),
-        "status": res.status().as_u16(),
-        "injected": caller.injected,
-        "durationMs": started.elapsed().as_secs_f64() * 1000.0,
-    }));
+    // The request is done with the slot: take what it holds rather than copy it.
+    let caller = std::mem::take(&mut *lock(&slot.0));
+    state.controls.record(LogEntry {
+        time: chrono::Utc::now(),
+        request_id,
+        method,
+        path,
+        query,
+        caller,
+        status: res.status().as_u16(),
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    });
     res
+}
+
+/// One entry of the request log, kept as data: most are never read, so the JSON is built
+/// when the log is.
+struct LogEntry {
+    time: chrono::DateTime<chrono::Utc>,
+    request_id: Option<String>,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    caller: Caller,
+    status: u16,
+    duration_ms: f64,
+}
+
+impl LogEntry {
+    fn to_json(&self) -> Value {
+        let p = self.caller.principal.as_ref();
+        json!({
+            "time": self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "requestId": self.request_id,
+            "method": self.method.as_str(),
+            "path": self.path,
+            "query": self.query,
+            "operation": self.caller.operation.map(operation_name),
+            "tenantId": p.map(|p| p.tenant_id.clone()),
+            "appId": p.map(|p| p.app_id.clone()),
+            "userId": p.and_then(|p| p.user_id().map(str::to_string)),
+            "tokenType": p.map(|p| if p.is_delegated() { "delegated" } else { "application" }),
+            "permissions": p.map(|p| p.permissions.clone()),
+            "status": self.status,
+            "injected": self.caller.injected,
+            "durationMs": self.duration_ms,
+        })
+    }
 }
 
 /// Called by the `Auth` extractor once the caller is known: notes the caller for the request
@@ -658,7 +687,7 @@ async fn get_requests(State(state): State<AppState>, headers: HeaderMap) -> Resp
     if let Err(e) = check_key(&state, &headers) {
         return e.into_response();
     }
-    let log: Vec<Value> = lock(&state.controls.log).iter().cloned().collect();
+    let log: Vec<Value> = lock(&state.controls.log).iter().map(LogEntry::to_json).collect();
     Json(json!({"value": log})).into_response()
 }
 

@@ -3,7 +3,8 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, DATE, STRICT_TRANSPORT_SECURITY};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use teamsapps_wire::error::{error_body, error_date, ErrorCode};
@@ -13,6 +14,31 @@ use crate::error::ApiError;
 
 const DIAGNOSTIC: &str = r#"{"ServerInfo":{"DataCenter":"Local","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"teamsapps"}}"#;
 
+// Names parsed once: `insert("name", …)` parses (and lower-cases) the name on every call.
+const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
+const DIAGNOSTIC_HEADER: HeaderName = HeaderName::from_static("x-ms-ags-diagnostic");
+const ODATA_VERSION_HEADER: HeaderName = HeaderName::from_static("odata-version");
+
+/// The HTTP date (RFC 9110 IMF-fixdate) of `t`, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`: the
+/// fields written directly, as a strftime pattern is parsed again on every use.
+fn http_date(t: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[t.weekday().num_days_from_monday() as usize],
+        t.day(),
+        MONTHS[t.month0() as usize],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// The ids of one request, available to handlers as an extension.
 #[derive(Debug, Clone)]
 pub struct RequestIds {
@@ -21,7 +47,7 @@ pub struct RequestIds {
 }
 
 fn client_request_id(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get("client-request-id")?.to_str().ok()?.trim();
+    let v = headers.get(&CLIENT_REQUEST_ID)?.to_str().ok()?.trim();
     // Echo only sane values: header injection and unbounded echoes are refused.
     (!v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic()))
         .then(|| v.to_string())
@@ -29,6 +55,7 @@ fn client_request_id(headers: &HeaderMap) -> Option<String> {
 
 /// The request header that asks for explained denials.
 pub const EXPLAIN_HEADER: &str = "x-teamsapps-explain-denials";
+const EXPLAIN: HeaderName = HeaderName::from_static(EXPLAIN_HEADER);
 
 pub async fn graph_headers(
     axum::extract::State(state): axum::extract::State<crate::state::AppState>,
@@ -38,7 +65,7 @@ pub async fn graph_headers(
     let explain = state.config.explain_denials
         || req
             .headers()
-            .get(EXPLAIN_HEADER)
+            .get(&EXPLAIN)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1");
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -47,7 +74,12 @@ pub async fn graph_headers(
         RequestIds { request_id: request_id.clone(), client_request_id: client_request_id.clone() };
     req.extensions_mut().insert(ids);
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // Only the logs below use the path: no copy when they are off.
+    let path = if tracing::enabled!(tracing::Level::INFO) {
+        req.uri().path().to_string()
+    } else {
+        String::new()
+    };
     let started = std::time::Instant::now();
 
     let mut res = next.run(req).await;
@@ -70,7 +102,7 @@ pub async fn graph_headers(
     if res.status().is_client_error() && res.extensions().get::<ApiError>().is_none() {
         let is_json = res
             .headers()
-            .get("content-type")
+            .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if !is_json {
@@ -108,7 +140,7 @@ pub async fn graph_headers(
             inner.insert("teamsappsExplanation".into(), x.to_json());
         }
         *res.body_mut() = Body::from(body.to_string());
-        res.headers_mut().insert("content-type", HeaderValue::from_static(JSON_CONTENT_TYPE));
+        res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
         tracing::info!(%method, %path, status = res.status().as_u16(), code = err.code.as_str(),
             message = %err.message, %request_id, elapsed_us = started.elapsed().as_micros() as u64,
             "request refused");
@@ -118,27 +150,40 @@ pub async fn graph_headers(
     }
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("request-id", v);
+        h.insert(REQUEST_ID, v);
     }
     if let Ok(v) = HeaderValue::from_str(&client_request_id) {
-        h.insert("client-request-id", v);
+        h.insert(CLIENT_REQUEST_ID, v);
     }
-    h.insert("x-ms-ags-diagnostic", HeaderValue::from_static(DIAGNOSTIC));
+    h.insert(DIAGNOSTIC_HEADER, HeaderValue::from_static(DIAGNOSTIC));
     // Token responses set their own (no-store); keep it.
-    if !h.contains_key("cache-control") {
-        h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    if !h.contains_key(CACHE_CONTROL) {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
-    h.insert("strict-transport-security", HeaderValue::from_static("max-age=31536000"));
-    if let Ok(v) = HeaderValue::from_str(&now.format("%a, %d %b %Y %H:%M:%S GMT").to_string()) {
-        h.insert("date", v);
+    h.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    if let Ok(v) = HeaderValue::from_str(&http_date(now)) {
+        h.insert(DATE, v);
     }
     // OData-Version belongs to Graph's OData responses, not to the identity endpoints.
     let is_json = h
-        .get("content-type")
+        .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json;odata"));
     if is_json {
-        h.insert("odata-version", HeaderValue::from_static(ODATA_VERSION));
+        h.insert(ODATA_VERSION_HEADER, HeaderValue::from_static(ODATA_VERSION));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_dates_read_as_strftime_writes_them() {
+        for (secs, nanos) in
+            [(0, 0), (784_111_777, 5), (1_700_000_000, 999_999_999), (4_102_444_799, 0)]
+        {
+            let t = chrono::DateTime::from_timestamp(secs, nanos).unwrap();
+            assert_eq!(super::http_date(t), t.format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+        }
+    }
 }

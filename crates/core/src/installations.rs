@@ -309,7 +309,7 @@ pub async fn list_installed_apps(
     let scope = resolve_scope(store, principal, path).await?;
     let tenant = &principal.tenant_id;
     let installations = store.list_installations(tenant, &scope).await?;
-    let apps = load_apps(store, tenant, &installations).await?;
+    let mut apps = load_apps(store, tenant, &installations).await?;
     let reacher = Reacher::new(store, principal, access, &scope).await?;
     let mut out = Vec::with_capacity(installations.len());
     for installation in installations {
@@ -320,7 +320,9 @@ pub async fn list_installed_apps(
         if !reacher.reaches(reacher.facts(app, app.definition(&installation.version))) {
             continue;
         }
-        out.push(InstalledApp { installation, app: app.clone() });
+        // A scope has one installation per app: each app is handed out once, so moved.
+        let Some(app) = apps.remove(&installation.app_id) else { continue };
+        out.push(InstalledApp { installation, app });
     }
     Ok(out)
 }

@@ -67,6 +67,7 @@ macro_rules! __with_test_names {
             upgrade_never_moves_backwards
             upgrade_compares_versions_numerically
             a_second_store_sees_every_write
+            catalog_writes_are_visible_to_the_next_read
             ids_with_nul_name_nothing
             racing_upgrades_end_at_the_newest
             racing_upgrades_on_two_nodes_never_move_backwards

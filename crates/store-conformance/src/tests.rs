@@ -704,6 +704,94 @@ pub async fn a_second_store_sees_every_write(db: Arc<dyn TestDb>) {
     assert!(a.get_app(T, "store-1").await.unwrap().is_none());
 }
 
+/// App a1 of tenant T as each catalog read answers it (they must agree): `get_app`,
+/// `get_apps` and the app of a1's installation in team-1 by `scope_installation`.
+async fn a1_as_read(st: &dyn Store) -> Option<CatalogApp> {
+    let one = st.get_app(T, "a1").await.unwrap();
+    let many = st.get_apps(T, &["a1"]).await.unwrap();
+    assert_eq!(many, one.clone().into_iter().collect::<Vec<_>>(), "get_apps vs get_app");
+    let found = st.scope_installation(T, ScopeKey::Team("team-1"), Some("a1")).await.unwrap();
+    if let Some((_, app)) = found.installed {
+        assert_eq!(Some(app), one, "scope_installation vs get_app");
+    }
+    one
+}
+
+/// The versions and states of a1's definitions as both stores read them (they must agree).
+async fn a1_versions(a: &dyn Store, b: &dyn Store) -> Vec<(String, PublishingState)> {
+    let (on_a, on_b) = (a1_as_read(a).await, a1_as_read(b).await);
+    assert_eq!(on_a, on_b, "the two stores disagree");
+    on_a.map(|app| app.definitions.into_iter().map(|d| (d.version, d.publishing_state)).collect())
+        .unwrap_or_default()
+}
+
+/// Catalog reads (which a store may answer from memory) show every catalog write at once,
+/// whichever store or kind of write made it: definitions added, moved and deleted, apps
+/// deleted, seeded, restored from a snapshot and wiped. Every step reads first, so a cache
+/// holds the old catalog when the write comes.
+pub async fn catalog_writes_are_visible_to_the_next_read(db: Arc<dyn TestDb>) {
+    use PublishingState::{Published, Submitted};
+    let (a, b) = (db.store(), db.another().await);
+    let (a, b) = (a.as_ref(), b.as_ref());
+    let v = |list: &[(&str, PublishingState)]| -> Vec<(String, PublishingState)> {
+        list.iter().map(|(v, s)| ((*v).to_owned(), *s)).collect()
+    };
+    assert!(a1_versions(a, b).await.is_empty());
+    a.apply_seed(&seed()).await.unwrap();
+    assert_eq!(a1_versions(a, b).await, v(&[("1.0", Published), ("1.1", Published)]));
+
+    a.add_definition(T, &def("a1", "2.0", Submitted)).await.unwrap();
+    assert_eq!(
+        a1_versions(b, a).await,
+        v(&[("1.0", Published), ("1.1", Published), ("2.0", Submitted)])
+    );
+    let moved = b
+        .transition_definition(T, "a1", "2.0", Submitted, Published, None, "etag-moved", at(9, 0))
+        .await
+        .unwrap();
+    assert!(matches!(moved, Transition::Done(_)), "{moved:?}");
+    assert_eq!(
+        a1_versions(a, b).await,
+        v(&[("1.0", Published), ("1.1", Published), ("2.0", Published)])
+    );
+    let etag =
+        |app: Option<CatalogApp>| app.and_then(|a| a.definitions.last().map(|d| d.etag.clone()));
+    assert_eq!(etag(a.get_app(T, "a1").await.unwrap()).as_deref(), Some("etag-moved"));
+    assert!(b.delete_definition(T, "a1", "2.0", Published).await.unwrap());
+    assert_eq!(a1_versions(a, b).await, v(&[("1.0", Published), ("1.1", Published)]));
+
+    a.save_snapshot("catalog").await.unwrap();
+    assert!(b.delete_app(T, "a1").await.unwrap());
+    assert!(a1_versions(a, b).await.is_empty());
+    assert!(a.restore_snapshot("catalog").await.unwrap());
+    assert_eq!(a1_versions(b, a).await, v(&[("1.0", Published), ("1.1", Published)]));
+
+    // A seed adds an app that was read as missing before.
+    assert!(a.get_apps(T, &["a1", "seeded"]).await.unwrap().len() == 1);
+    let extra = Seed {
+        apps: vec![CatalogApp {
+            app: app(T, "seeded", Some("m-seeded")),
+            definitions: vec![published("seeded", "1.0")],
+        }],
+        ..Seed::default()
+    };
+    b.apply_seed(&extra).await.unwrap();
+    for st in [a, b] {
+        let ids: Vec<String> = st
+            .get_apps(T, &["a1", "seeded"])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.app.id)
+            .collect();
+        assert_eq!(ids, ["a1", "seeded"]);
+    }
+
+    b.wipe().await.unwrap();
+    assert!(a1_versions(a, b).await.is_empty());
+    assert!(a.get_app(T, "seeded").await.unwrap().is_none());
+}
+
 /// Ids with a NUL character (a `%00` in a URL) name nothing: every lookup, change and delete
 /// by such an id answers as for an id that does not exist (PostgreSQL cannot even store one).
 pub async fn ids_with_nul_name_nothing(db: Arc<dyn TestDb>) {

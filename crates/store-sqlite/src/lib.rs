@@ -26,6 +26,7 @@
 //!   returns, so a committed transaction survives an operating-system crash or power loss too.
 //!   Group commit shares one fsync among every write of a group.
 
+mod catalog_cache;
 mod migrate;
 mod rows;
 mod store_impl;
@@ -41,6 +42,7 @@ use teamsapps_core::StoreError;
 
 pub use migrate::{migrations, SCHEMA_VERSION};
 
+use crate::catalog_cache::{CatalogCache, CatalogReads};
 use crate::rows::backend;
 use crate::writer::Writer;
 
@@ -80,6 +82,8 @@ pub struct SqliteStore {
 struct Inner {
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    /// Decoded catalog apps, for reads on the readers (see `catalog_cache.rs`).
+    catalog: CatalogCache,
     /// The path or `:memory:`, for messages.
     location: String,
 }
@@ -176,7 +180,12 @@ impl SqliteStore {
     ) -> anyhow::Result<Self> {
         let writer = Writer::start(writer).context("starting the writer thread")?;
         Ok(SqliteStore {
-            inner: Arc::new(Inner { writer, readers: Mutex::new(readers), location }),
+            inner: Arc::new(Inner {
+                writer,
+                readers: Mutex::new(readers),
+                catalog: CatalogCache::default(),
+                location,
+            }),
         })
     }
 
@@ -232,18 +241,29 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.read_catalog(what, move |c, _| f(c)).await
+    }
+
+    /// [`Self::read`] for reads that look up catalog apps: `f` gets them through the catalog
+    /// cache when it runs on a reader, straight from the tables when it runs on the writer.
+    pub(crate) async fn read_catalog<T, F>(&self, what: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &CatalogReads<'_>) -> StoreResult<T> + Send + 'static,
+    {
         let pooled = lock(&self.inner.readers).pop();
         match pooled {
             Some(conn) => {
                 let mut reader = Pooled { conn: Some(conn), pool: &self.inner.readers };
+                let reads = CatalogReads::cached(&self.inner.catalog);
                 match reader.conn.as_mut() {
-                    Some(conn) => read_tx(conn, what, f),
+                    Some(conn) => read_tx(conn, what, |c| f(c, &reads)),
                     None => {
                         Err(StoreError::Backend(anyhow!("sqlite store: {what}: reader vanished")))
                     }
                 }
             }
-            None => self.inner.writer.grouped(what, f).await,
+            None => self.inner.writer.grouped(what, move |c| f(c, &CatalogReads::uncached())).await,
         }
     }
 

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "tenant_settings", include_str!("../migrations/0002_tenant_settings.sql")),
     (3, "installations_by_app", include_str!("../migrations/0003_installations_by_app.sql")),
+    (4, "catalog_generation", include_str!("../migrations/0004_catalog_generation.sql")),
 ];
 
 /// The schema version this build creates and expects: the last migration's version.

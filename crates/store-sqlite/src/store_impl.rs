@@ -1,6 +1,7 @@
 //! The `Store` methods: SQL per use case.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use teamsapps_core::store::{
 use teamsapps_core::version::sort_key;
 use teamsapps_core::{Store, StoreError};
 
+use crate::catalog_cache::CatalogReads;
 use crate::rows::{
     self, all, app_cols, application_cols, chat_cols, definition_cols, exec, exists, first,
     installation_cols, json, team_cols, time_text, user_cols, write_result,
@@ -240,6 +242,18 @@ fn app(
     with_definitions(c, app, what)
 }
 
+/// [`app`] through the catalog cache of this read.
+fn cached_app(
+    c: &Connection,
+    reads: &CatalogReads<'_>,
+    tenant_id: &str,
+    app_id: &str,
+    what: &'static str,
+) -> StoreResult<Option<CatalogApp>> {
+    let found = reads.app(c, tenant_id, app_id, what, || app(c, tenant_id, app_id, what))?;
+    Ok(found.map(Arc::unwrap_or_clone))
+}
+
 fn installation(
     c: &Connection,
     tenant_id: &str,
@@ -429,7 +443,8 @@ impl Store for SqliteStore {
     async fn get_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<CatalogApp>> {
         const WHAT: &str = "get_app";
         let (tenant_id, app_id) = (tenant_id.to_owned(), app_id.to_owned());
-        self.read(WHAT, move |c| app(c, &tenant_id, &app_id, WHAT)).await
+        self.read_catalog(WHAT, move |c, reads| cached_app(c, reads, &tenant_id, &app_id, WHAT))
+            .await
     }
 
     async fn get_apps(&self, tenant_id: &str, app_ids: &[&str]) -> StoreResult<Vec<CatalogApp>> {
@@ -440,10 +455,10 @@ impl Store for SqliteStore {
         ids.dedup();
         // Point lookups through cached statements in one snapshot: cheaper than one IN query
         // for the few apps of a scope, and each uses the primary key.
-        self.read(WHAT, move |c| {
+        self.read_catalog(WHAT, move |c, reads| {
             let mut out = Vec::with_capacity(ids.len());
             for id in &ids {
-                if let Some(found) = app(c, &tenant_id, id, WHAT)? {
+                if let Some(found) = cached_app(c, reads, &tenant_id, id, WHAT)? {
                     out.push(found);
                 }
             }
@@ -700,7 +715,7 @@ impl Store for SqliteStore {
             ScopeKey::Team(id) => (ScopeKind::Team, id.to_owned()),
         };
         let app_id = app_id.map(str::to_owned);
-        self.read(WHAT, move |c| {
+        self.read_catalog(WHAT, move |c, reads| {
             let t = &tenant_id;
             let scope = match kind {
                 ScopeKind::User => user(c, t, &id, WHAT)?.map(ScopeEntity::User),
@@ -712,7 +727,7 @@ impl Store for SqliteStore {
             };
             let scope_ref = entity.scope_ref();
             let installed = match installation(c, t, &scope_ref, app_id, WHAT)? {
-                Some(i) => app(c, t, app_id, WHAT)?.map(|a| (i, a)),
+                Some(i) => cached_app(c, reads, t, app_id, WHAT)?.map(|a| (i, a)),
                 None => None,
             };
             Ok(ScopedInstallation { scope, installed })

@@ -20,7 +20,7 @@ use super::Table;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{body_bytes, json_body, zip_body, Auth, RawQuery};
 use crate::state::AppState;
-use crate::views;
+use crate::{shaping, views};
 
 pub fn routes() -> Table {
     use axum::http::Method;
@@ -115,7 +115,7 @@ async fn list_teams_apps(
     for app in &apps {
         let full = views::teams_app(app, v);
         if query.filter.as_ref().is_none_or(|f| f.matches(&full)) {
-            let mut shaped = query.shape(&full, ty, v);
+            let mut shaped = shaping::shape(&query, full, ty, v);
             annotate_nested(v, &query, &app.app.id, &mut shaped);
             items.push((app.app.id.clone(), shaped));
         }
@@ -200,7 +200,7 @@ async fn list_app_definitions(
         .iter()
         .map(|d| (d.version.clone(), views::definition(&app, d, v)))
         .filter(|(_, full)| query.filter.as_ref().is_none_or(|f| f.matches(full)))
-        .map(|(version, full)| (version, query.shape(&full, ty, v)))
+        .map(|(version, full)| (version, shaping::shape(&query, full, ty, v)))
         .collect();
     Page {
         context: v.context(&format!(

@@ -127,34 +127,18 @@ async fn unknown_path(uri: Uri) -> ApiError {
 /// Graph matches segment names case-insensitively and accepts namespace-qualified actions
 /// (spec 1.2; real-clients.md): rewrite them to the canonical names before routing.
 fn normalize(mut req: Request) -> Request {
-    const NAMES: &[&str] = &[
-        "appCatalogs",
-        "teamsApps",
-        "appDefinitions",
-        "installedApps",
-        "teamwork",
-        "upgrade",
-        "bot",
-        "chat",
-        "users",
-        "chats",
-        "teams",
-        "colorIcon",
-        "outlineIcon",
-    ];
     let uri = req.uri();
     let path = uri.path();
+    // Most requests are spelled canonically already: check before building anything.
+    let differs = |(i, seg): (usize, &str)| canonical_segment(i, seg).is_some_and(|c| c != seg);
+    let trailing_slash = path.len() > 1 && path.ends_with('/');
+    if !trailing_slash && !path.split('/').enumerate().any(differs) {
+        return req;
+    }
     let mut changed = false;
     let mut out: Vec<String> = Vec::new();
     for (i, seg) in path.split('/').enumerate() {
-        let canonical = if seg.eq_ignore_ascii_case("microsoft.graph.upgrade") {
-            Some("upgrade")
-        } else if i >= 2 {
-            NAMES.iter().copied().find(|n| n.eq_ignore_ascii_case(seg))
-        } else {
-            None
-        };
-        match canonical {
+        match canonical_segment(i, seg) {
             Some(c) if c != seg => {
                 changed = true;
                 out.push(c.to_string());
@@ -181,6 +165,32 @@ fn normalize(mut req: Request) -> Request {
         }
     }
     req
+}
+
+/// The canonical spelling of the `i`-th path segment when it is one of Graph's names.
+fn canonical_segment(i: usize, seg: &str) -> Option<&'static str> {
+    const NAMES: &[&str] = &[
+        "appCatalogs",
+        "teamsApps",
+        "appDefinitions",
+        "installedApps",
+        "teamwork",
+        "upgrade",
+        "bot",
+        "chat",
+        "users",
+        "chats",
+        "teams",
+        "colorIcon",
+        "outlineIcon",
+    ];
+    if seg.eq_ignore_ascii_case("microsoft.graph.upgrade") {
+        Some("upgrade")
+    } else if i >= 2 {
+        NAMES.iter().copied().find(|n| n.eq_ignore_ascii_case(seg))
+    } else {
+        None
+    }
 }
 
 /// A bug must still answer in Graph's shape; the panic itself is logged.

@@ -14,7 +14,8 @@ use teamsapps_wire::query::ODataQuery;
 use crate::error::{ApiError, ApiResult};
 
 pub fn json_response(status: StatusCode, body: Value) -> Response {
-    (status, [("content-type", JSON_CONTENT_TYPE)], body.to_string()).into_response()
+    (status, [(axum::http::header::CONTENT_TYPE, JSON_CONTENT_TYPE)], body.to_string())
+        .into_response()
 }
 
 /// An entity with `@odata.context` first.
