@@ -27,6 +27,7 @@
 //!   Group commit shares one fsync among every write of a group.
 
 mod catalog_cache;
+mod checkpoint;
 mod migrate;
 mod rows;
 mod store_impl;
@@ -43,6 +44,7 @@ use teamsapps_core::StoreError;
 pub use migrate::{migrations, SCHEMA_VERSION};
 
 use crate::catalog_cache::{CatalogCache, CatalogReads};
+use crate::checkpoint::{Checkpointer, WalLimits};
 use crate::rows::backend;
 use crate::writer::Writer;
 
@@ -114,7 +116,7 @@ impl SqliteStore {
         let mut conn = Connection::open_in_memory().context("opening in-memory SQLite database")?;
         configure(&mut conn, Role::Writer(Durability::Normal))?;
         migrate::migrate(&mut conn)?;
-        Self::from_parts(conn, Vec::new(), ":memory:".to_owned())
+        Self::from_parts(conn, Vec::new(), None, ":memory:".to_owned())
     }
 
     /// `sqlite://PATH` or `sqlite:PATH` (also `sqlite::memory:` and `sqlite://:memory:`):
@@ -156,6 +158,14 @@ impl SqliteStore {
     }
 
     fn open_file(path: &Path, durability: Durability) -> anyhow::Result<Self> {
+        Self::open_file_with(path, durability, WalLimits::default())
+    }
+
+    fn open_file_with(
+        path: &Path,
+        durability: Durability,
+        limits: WalLimits,
+    ) -> anyhow::Result<Self> {
         // No SQLITE_OPEN_URI: a path is a path, even one that starts with `file:`.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -170,15 +180,30 @@ impl SqliteStore {
                 Ok(conn)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Self::from_parts(writer, readers, path.display().to_string())
+        // Checkpoints run on a connection of their own, off the writer thread (see
+        // `checkpoint.rs`); the writer never checkpoints inside a commit.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .context("setting wal_autocheckpoint")?;
+        writer
+            .pragma_update(None, "journal_size_limit", limits.size_limit_bytes())
+            .context("setting journal_size_limit")?;
+        let checkpoints = Connection::open_with_flags(path, flags)?;
+        checkpoints
+            .busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))
+            .context("setting busy_timeout")?;
+        let checkpointer = Checkpointer::start(checkpoints, path.to_path_buf(), limits)
+            .context("starting the checkpointer thread")?;
+        Self::from_parts(writer, readers, Some(checkpointer), path.display().to_string())
     }
 
     fn from_parts(
         writer: Connection,
         readers: Vec<Connection>,
+        checkpointer: Option<Checkpointer>,
         location: String,
     ) -> anyhow::Result<Self> {
-        let writer = Writer::start(writer).context("starting the writer thread")?;
+        let writer = Writer::start(writer, checkpointer).context("starting the writer thread")?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer,

@@ -16,6 +16,8 @@ use rusqlite::Connection;
 use teamsapps_core::store::StoreResult;
 use teamsapps_core::StoreError;
 
+use crate::checkpoint::Checkpointer;
+
 /// Jobs committed together at most. Bounds the latency one group adds to its first job.
 const MAX_GROUP: usize = 256;
 
@@ -92,12 +94,16 @@ impl Drop for Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub(crate) fn start(conn: Connection) -> std::io::Result<Writer> {
+    /// Starts the writer thread on `conn`, with the checkpointer of a file database (none in
+    /// memory), which it stops when it ends.
+    pub(crate) fn start(
+        conn: Connection,
+        checkpoints: Option<Checkpointer>,
+    ) -> std::io::Result<Writer> {
         let (queue, jobs) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_string())
-            .spawn(move || run(conn, &jobs))?;
+            .spawn(move || run(conn, &jobs, checkpoints))?;
         Ok(Writer { queue: Some(queue), thread: Some(thread) })
     }
 
@@ -168,7 +174,7 @@ fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>, checkpoints: Option<Checkpointer>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     // Blocks for the first job; then takes whatever else is already queued.
     while let Ok(first) = jobs.recv() {
@@ -194,6 +200,12 @@ fn run(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
             }
         }
         commit_group(&conn, &mut group);
+        if let Some(c) = &checkpoints {
+            c.after_commit(&conn);
+        }
+    }
+    if let Some(c) = checkpoints {
+        c.stop(&conn);
     }
 }
 
