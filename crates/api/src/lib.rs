@@ -7,7 +7,6 @@ pub mod headers;
 pub mod identity;
 pub mod openapi;
 pub mod routes;
-pub mod shaping;
 pub mod state;
 pub mod views;
 

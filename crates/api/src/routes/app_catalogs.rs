@@ -20,7 +20,7 @@ use super::Table;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{body_bytes, json_body, zip_body, Auth, RawQuery};
 use crate::state::AppState;
-use crate::{shaping, views};
+use crate::views;
 
 pub fn routes() -> Table {
     use axum::http::Method;
@@ -115,7 +115,7 @@ async fn list_teams_apps(
     for app in &apps {
         let full = views::teams_app(app, v);
         if query.filter.as_ref().is_none_or(|f| f.matches(&full)) {
-            let mut shaped = shaping::shape(&query, full, ty, v);
+            let mut shaped = query.shape(full, ty, v);
             annotate_nested(v, &query, &app.app.id, &mut shaped);
             items.push((app.app.id.clone(), shaped));
         }
@@ -143,7 +143,7 @@ async fn get_teams_app(
     let ty = metadata::teams_app(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
     let app = catalog::get_app(s.store.as_ref(), &p, Operation::GetTeamsApp, &app_id).await?;
-    let mut shaped = query.shape(&views::teams_app(&app, v), ty, v);
+    let mut shaped = query.shape(views::teams_app(&app, v), ty, v);
     annotate_nested(v, &query, &app.app.id, &mut shaped);
     let context = v.context(&format!("appCatalogs/teamsApps{}/$entity", query.context_suffix()));
     Ok(json_response(StatusCode::OK, entity(context, shaped)))
@@ -168,7 +168,7 @@ async fn publish_teams_app(
     let app =
         catalog::publish_app(s.store.as_ref(), &p, package, options, chrono::Utc::now()).await?;
     let ty = metadata::teams_app(v);
-    let shaped = ODataQuery::default().shape(&views::teams_app(&app, v), ty, v);
+    let shaped = ODataQuery::default().shape(views::teams_app(&app, v), ty, v);
     let location =
         format!("{}/{}/appCatalogs/teamsApps/{}", base_url(&headers), v.segment(), app.app.id);
     let mut res = json_response(
@@ -200,7 +200,7 @@ async fn list_app_definitions(
         .iter()
         .map(|d| (d.version.clone(), views::definition(&app, d, v)))
         .filter(|(_, full)| query.filter.as_ref().is_none_or(|f| f.matches(full)))
-        .map(|(version, full)| (version, shaping::shape(&query, full, ty, v)))
+        .map(|(version, full)| (version, query.shape(full, ty, v)))
         .collect();
     Page {
         context: v.context(&format!(
@@ -237,7 +237,7 @@ async fn get_app_definition(
         &def_id,
     )
     .await?;
-    let shaped = query.shape(&views::definition(&app, &def, v), ty, v);
+    let shaped = query.shape(views::definition(&app, &def, v), ty, v);
     let context = v.context(&format!(
         "appCatalogs/teamsApps('{}')/appDefinitions{}/$entity",
         app.app.id,
@@ -279,7 +279,7 @@ async fn update_teams_app(
             ))
         })?;
     let ty = metadata::teams_app_definition(v);
-    let shaped = ODataQuery::default().shape(&views::definition(&app, &def, v), ty, v);
+    let shaped = ODataQuery::default().shape(views::definition(&app, &def, v), ty, v);
     let location = format!(
         "{}/{}/appCatalogs/teamsApps/{}/appDefinitions/{}",
         base_url(&headers),
@@ -348,7 +348,7 @@ async fn review_app_definition(
     )
     .await?;
     let ty = metadata::teams_app_definition(v);
-    let shaped = ODataQuery::default().shape(&views::definition(&app, &def, v), ty, v);
+    let shaped = ODataQuery::default().shape(views::definition(&app, &def, v), ty, v);
     let context =
         v.context(&format!("appCatalogs/teamsApps('{}')/appDefinitions/$entity", app.app.id));
     Ok(json_response(StatusCode::OK, entity(context, shaped)))
@@ -385,7 +385,7 @@ async fn get_teamwork_bot(
     let ty = metadata::teamwork_bot(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
     let bot_id = catalog::get_bot(s.store.as_ref(), &p, &app_id, &def_id).await?;
-    let mut shaped = query.shape(&serde_json::json!({ "id": bot_id }), ty, v);
+    let mut shaped = query.shape(serde_json::json!({ "id": bot_id }), ty, v);
     if let Some(obj) = shaped.as_object_mut() {
         obj.insert("@odata.type".into(), Value::String("#microsoft.graph.teamworkBot".into()));
     }

@@ -20,7 +20,7 @@ use super::Table;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{body_bytes, install_body, json_body, upgrade_body, Auth, RawQuery};
 use crate::state::{AppState, UpgradeWhenCurrent};
-use crate::{shaping, views};
+use crate::views;
 
 pub fn routes() -> Table {
     use axum::http::Method;
@@ -145,7 +145,7 @@ async fn list(
         .iter()
         .map(|i| (i.installation.app_id.clone(), views::installation_with(i, c.v, navs)))
         .filter(|(_, full)| query.filter.as_ref().is_none_or(|f| f.matches(full)))
-        .map(|(app_id, full)| (app_id, shaping::shape(&query, full, ty, c.v)))
+        .map(|(app_id, full)| (app_id, query.shape(full, ty, c.v)))
         .collect();
     Page {
         context: c.v.context(&format!("{}{}", scope.context, query.shallow_context_suffix())),
@@ -172,7 +172,7 @@ async fn get_one(c: Call, scope: Scope, installation: &str, raw: &str) -> ApiRes
     )
     .await?;
     let full = views::installation_with(&found, c.v, views::Navigations::of(&query));
-    let shaped = shaping::shape(&query, full, ty, c.v);
+    let shaped = query.shape(full, ty, c.v);
     let context =
         c.v.context(&format!("{}{}/$entity", scope.context, query.shallow_context_suffix()));
     Ok(json_response(StatusCode::OK, entity(context, shaped)))
@@ -342,7 +342,7 @@ async fn get_user_installed_app_chat(
         &installation,
     )
     .await?;
-    let shaped = query.shape(&views::app_chat(&chat), ty, v);
+    let shaped = query.shape(views::app_chat(&chat), ty, v);
     Ok(json_response(
         StatusCode::OK,
         entity(v.context(&format!("chats{}/$entity", query.context_suffix())), shaped),
