@@ -8,6 +8,7 @@
 # skips, unless CI=true or TEAMSAPPS_REQUIRE_SCHEMATHESIS=1. Expects target/debug/teamsapps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/listening.sh
 
 skip() {
   echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
@@ -48,12 +49,8 @@ fuzz() {
   "$bin" serve --in-memory --listen 127.0.0.1:0 --seed scripts/schemathesis/fixture.yaml \
     --admin-key "$key" >"$out/stdout" 2>"$out/stderr" &
   pid=$!
-  for _ in $(seq 100); do
-    grep -q '^listening on ' "$out/stdout" 2>/dev/null && break
-    sleep 0.1
-  done
   local base
-  base=$(sed -n 's/^listening on //p' "$out/stdout")
+  base=$(wait_listening "$out/stdout")
   [ -n "$base" ] || { cat "$out/stderr" >&2; echo "teamsapps did not start" >&2; return 1; }
 
   # A token from the token endpoint: app-only (client credentials; the fixture's app holds

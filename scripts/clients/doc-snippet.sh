@@ -16,6 +16,7 @@
 # Usage: doc-snippet.sh --lang L --file F --pins P [--path D] [--node-modules D] --expect RE...
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+. "$repo/scripts/lib/listening.sh"
 doc=$repo/docs/clients.md
 bin=$repo/target/debug/teamsapps
 
@@ -76,11 +77,8 @@ printf '%s\n' "$snippet" >"$file.doc"
 "$bin" serve --tls-cert certs/cert.pem --tls-key certs/key.pem --seed "$repo/fixtures/demo.yaml" \
   --listen 127.0.0.1:0 >serve.stdout 2>serve.stderr &
 pid=$!
-for _ in $(seq 100); do
-  grep -q '^listening on ' serve.stdout 2>/dev/null && break
-  sleep 0.1
-done
-port=$(sed -n 's@^listening on https://127\.0\.0\.1:\([0-9]*\).*@\1@p' serve.stdout)
+base=$(wait_listening serve.stdout)
+port=$(sed -n 's@^https://127\.0\.0\.1:\([0-9]*\)$@\1@p' <<<"$base")
 [ -n "$port" ] || { cat serve.stdout serve.stderr >&2; fail "teamsapps did not start on https"; }
 sed "s/127\.0\.0\.1:8443/127.0.0.1:$port/" "$file.doc" >"$file"
 

@@ -8,6 +8,7 @@
 # skips, unless CI=true or TEAMSAPPS_REQUIRE_SDK=1. Expects target/debug/teamsapps (else builds it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/listening.sh
 
 dir=scripts/clients/js
 skip() {
@@ -59,12 +60,8 @@ key=js-client-suite
 "$bin" serve --in-memory --listen 127.0.0.1:0 --seed "$dir/fixture.yaml" --admin-key "$key" \
   --tls-cert "$out/cert.pem" --tls-key "$out/key.pem" >"$out/stdout" 2>"$out/stderr" &
 pid=$!
-for _ in $(seq 100); do
-  grep -q '^listening on ' "$out/stdout" 2>/dev/null && break
-  sleep 0.1
-done
-base=$(sed -n 's/^listening on \(https:[^ ]*\).*/\1/p' "$out/stdout" | head -n1)
-[ -n "$base" ] || { cat "$out/stdout" "$out/stderr" >&2; echo "teamsapps did not start on https" >&2; exit 1; }
+base=$(wait_listening "$out/stdout")
+[[ $base == https://* ]] || { cat "$out/stdout" "$out/stderr" >&2; echo "teamsapps did not start on https" >&2; exit 1; }
 
 cd "$dir"
 TEAMSAPPS_BASE=$base TEAMSAPPS_ADMIN_KEY=$key NODE_EXTRA_CA_CERTS=$out/cert.pem \

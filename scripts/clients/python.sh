@@ -9,6 +9,7 @@
 # TEAMSAPPS_REQUIRE_SDK=1. Expects target/debug/teamsapps (else builds it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/listening.sh
 
 dir=scripts/clients/python
 skip() {
@@ -60,11 +61,7 @@ start() {
   shift
   "$bin" serve --in-memory --listen 127.0.0.1:0 "$@" >"$out/$name.stdout" 2>"$out/$name.stderr" &
   pids+=($!)
-  for _ in $(seq 100); do
-    grep -q '^listening on ' "$out/$name.stdout" 2>/dev/null && break
-    sleep 0.1
-  done
-  base=$(sed -n 's/^listening on //p' "$out/$name.stdout")
+  base=$(wait_listening "$out/$name.stdout")
   [ -n "$base" ] || { cat "$out/$name.stderr" >&2; echo "teamsapps ($name) did not start" >&2; exit 1; }
 }
 
