@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Keeps the Clients column of docs/coverage.md honest, cheaply (no server, stdlib only):
   - every row of its tables has a Clients cell;
-  - a row says "schemathesis" exactly when its handler is in /openapi.json (the OPERATIONS
-    table of crates/api/src/openapi.rs), and "admin token" exactly when scripts/schemathesis.sh
+  - a row says "schemathesis" exactly when its handler is in /openapi.json (the operation table
+    of crates/core/src/operations.rs, and `batch`), and "admin token" exactly when scripts/schemathesis.sh
     fuzzes it with the delegated token (CATALOG_WRITES);
   - every name in a `Py` claim (builders, methods) occurs in the Python suites, and every
     literal path segment and method of a `JS` claim in the JavaScript suite;
@@ -27,12 +27,12 @@ JS = "\n".join(p.read_text() for p in sorted((ROOT / "scripts/clients/js/suite")
 # The snippets of docs/clients.md that scripts/test.sh runs (the blocks after `<!-- run: … -->`).
 DOC = "\n".join(re.findall(r"<!-- run: \w+ -->\n```\w*\n(.*?)```", read("docs/clients.md"), re.S))
 OPENAPI = read("crates/api/src/openapi.rs")
+TABLE = read("crates/core/src/operations.rs")
 SCHEMATHESIS = read("scripts/schemathesis.sh")
 
-FUZZED = set(re.findall(r'^\s*\(\s*"(\w+)",', OPENAPI.split("const OPERATIONS")[1].split("];")[0],
-                        re.M))
-FUZZED |= set(re.findall(r'^\s*"(\w+)",\s*$', OPENAPI.split("const OPERATIONS")[1].split("];")[0],
-                         re.M))
+# /openapi.json describes every row of the operation table, by its handler, and JSON batching.
+FUZZED = set(re.findall(r'^\s*handler: "(\w+)",', TABLE, re.M))
+FUZZED |= set(re.findall(r'operation_id: "(\w+)"', OPENAPI))
 WRITES = set(re.search(r"CATALOG_WRITES=\(([^)]*)\)", SCHEMATHESIS).group(1).split())
 
 

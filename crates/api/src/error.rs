@@ -48,7 +48,20 @@ impl Explanation {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A query option that does not parse: 400 with the parser's explanation.
+pub fn query_error(e: teamsapps_wire::query::QueryError) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
 impl ApiError {
+    /// 501 for a documented Graph operation teamsapps does not serve yet.
+    pub fn not_implemented(what: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::NotImplemented,
+            format!("teamsapps does not implement {what} yet; see docs/coverage.md."),
+        )
+    }
+
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             code,
@@ -180,6 +193,13 @@ impl From<CoreError> for ApiError {
             CoreError::UnsupportedMediaType(m) => ApiError::new(ErrorCode::UnsupportedMediaType, m),
             CoreError::PayloadTooLarge(m) => ApiError::new(ErrorCode::RequestEntityTooLarge, m),
             CoreError::NotImplemented(m) => ApiError::new(ErrorCode::NotImplemented, m),
+            CoreError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                ApiError::new(
+                    ErrorCode::InternalServerError,
+                    "The service hit an internal error; the request may not have completed.",
+                )
+            }
             CoreError::Store(e) => {
                 // The cause goes to the log, never to the client.
                 tracing::error!(error = ?e, "storage failure");

@@ -1,4 +1,4 @@
-//! Request extraction: the caller (`Auth`), the API version, and request bodies, each failing
+//! Request extraction: the authorized caller (`Auth`), the API version, and request bodies, each failing
 //! with a Graph error that says what is wrong.
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -6,29 +6,53 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde_json::Value;
 use teamsapps_core::model::{PermissionType, ResourceSpecificPermission};
-use teamsapps_core::principal::Principal;
+use teamsapps_core::permissions::{authorize, Authorized, Operation};
 use teamsapps_wire::error::ErrorCode;
 
 use crate::error::{ApiError, ApiResult};
+use crate::request_log::CallerSlot;
 use crate::state::AppState;
 
-/// The authenticated caller of a Graph request.
-pub struct Auth(pub Principal);
+/// The caller of a Graph operation, authenticated and authorized for it. In this order (spec
+/// 5.7, 8.2): the token (401), the configured national cloud (400), throttling and injected
+/// faults (429/5xx), then the operation's permissions (403). Extractors run before the body is
+/// read, so a refused request is never parsed, and nothing is written.
+pub struct Auth(pub Authorized);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The router marks every operation's route with its operation.
+        let Some(&op) = parts.extensions.get::<Operation>() else {
+            return Err(teamsapps_core::CoreError::Internal(format!(
+                "no operation is bound to {}",
+                parts.uri.path()
+            ))
+            .into());
+        };
+        let span = tracing::Span::current();
+        span.record("operation", op.name());
         let principal = state.identity.authenticate(state.store.as_ref(), &parts.headers).await?;
-        // What the configured national cloud does not offer is refused before anything else.
-        let route = parts.extensions.get::<axum::extract::MatchedPath>().map(|m| m.as_str());
-        let operation = route.and_then(|r| crate::routes::operation_for(&parts.method, r));
-        if let Some(op) = operation {
-            state.config.cloud.check(op, principal.is_delegated())?;
+        span.record("tenant", principal.tenant_id.as_str());
+        span.record("app", principal.app_id.as_str());
+        state.config.cloud.check(op, principal.is_delegated())?;
+        let slot = parts.extensions.get::<CallerSlot>();
+        if let Some(slot) = slot {
+            slot.update(|c| {
+                c.principal = Some(principal.clone());
+                c.operation = Some(op);
+            });
         }
-        // Throttling and injected faults: after the token named the app, before the handler.
-        crate::controls::admit(state, parts, &principal, operation).await?;
-        Ok(Auth(principal))
+        let admitted =
+            state.admission.admit(&parts.method, parts.uri.path(), Some(op), &principal).await;
+        if let Err((error, refusal)) = admitted {
+            if let Some(slot) = slot {
+                slot.update(|c| c.injected = Some(refusal.as_str()));
+            }
+            return Err(error);
+        }
+        Ok(Auth(authorize(op, principal)?))
     }
 }
 

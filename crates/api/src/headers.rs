@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use teamsapps_wire::error::{error_body, error_date, ErrorCode};
 use teamsapps_wire::odata::{JSON_CONTENT_TYPE, ODATA_VERSION};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 
@@ -57,12 +58,16 @@ fn client_request_id(headers: &HeaderMap) -> Option<String> {
 pub const EXPLAIN_HEADER: &str = "x-teamsapps-explain-denials";
 const EXPLAIN: HeaderName = HeaderName::from_static(EXPLAIN_HEADER);
 
+/// Sets Graph's headers and error envelope on every response, and runs the request in a
+/// `request` span (request id, method, path; the authorization extractor adds the operation,
+/// tenant and app) that ends with one `info` line of target `teamsapps::request`.
+/// `explain_denials` is the node's `--explain-denials`.
 pub async fn graph_headers(
-    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    axum::extract::State(explain_denials): axum::extract::State<bool>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let explain = state.config.explain_denials
+    let explain = explain_denials
         || req
             .headers()
             .get(&EXPLAIN)
@@ -81,8 +86,11 @@ pub async fn graph_headers(
         String::new()
     };
     let started = std::time::Instant::now();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method,
+        path = %path, operation = tracing::field::Empty, tenant = tracing::field::Empty,
+        app = tracing::field::Empty);
 
-    let mut res = next.run(req).await;
+    let mut res = next.run(req).instrument(span.clone()).await;
 
     let now = chrono::Utc::now();
     // The router answers unrouted methods with a bare 405: give it Graph's envelope.
@@ -141,12 +149,12 @@ pub async fn graph_headers(
         }
         *res.body_mut() = Body::from(body.to_string());
         res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
-        tracing::info!(%method, %path, status = res.status().as_u16(), code = err.code.as_str(),
-            message = %err.message, %request_id, elapsed_us = started.elapsed().as_micros() as u64,
-            "request refused");
+        tracing::info!(target: "teamsapps::request", parent: &span, status = res.status().as_u16(),
+            code = err.code.as_str(), message = %err.message,
+            latency_us = started.elapsed().as_micros() as u64, "request refused");
     } else {
-        tracing::debug!(%method, %path, status = res.status().as_u16(), %request_id,
-            elapsed_us = started.elapsed().as_micros() as u64, "request served");
+        tracing::info!(target: "teamsapps::request", parent: &span, status = res.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64, "request served");
     }
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -6,117 +6,67 @@
 //! Schemas are trimmed from the Graph fragment in the spec (openapi-teams-apps-v1.0.yaml) to
 //! the properties we return; beta's extra properties are allowed (no `additionalProperties`).
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
+use teamsapps_core::operations::{Answer, OPERATIONS};
 
-use crate::routes::{json_response, served, Served};
+use crate::response::json_response;
 
-/// What one handler takes and answers; the HTTP shape follows from the kind.
+/// JSON batching's route below `/v1.0` and `/beta`.
+pub const BATCH_ROUTE: &str = "/$batch";
+
+/// What one route takes and answers: a Graph operation's, or JSON batching's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A collection of `schema` with the paging and counting options.
-    List { item: &'static str },
-    /// One entity of `schema` with `$select` and `$expand`.
-    Get { schema: &'static str },
-    /// An app package upload (`?requiresReview=`) answering `status` with a teamsApp or
-    /// teamsAppDefinition (`schema`), or 204 when `no_content_too`.
-    Upload { status: u16, schema: &'static str, no_content_too: bool },
-    /// PATCH of a definition's `publishingState`, with `If-Match`.
-    Review,
-    /// An install: JSON `teamsApp@odata.bind` body, empty answer with `status`.
-    Install { status: u16 },
-    /// An upgrade: optional JSON body, 204.
-    Upgrade,
-    /// DELETE: 204.
-    Delete,
+    Operation(Answer),
     /// JSON batching.
     Batch,
 }
 
-/// Every documented handler: its name (as in the route table), summary and kind.
-const OPERATIONS: &[(&str, &str, Kind)] = &[
-    ("list_teams_apps", "List apps in the catalog", Kind::List { item: "teamsApp" }),
-    (
-        "publish_teams_app",
-        "Publish an app to the tenant catalog",
-        Kind::Upload { status: 201, schema: "teamsApp", no_content_too: false },
-    ),
-    ("get_teams_app", "Get an app", Kind::Get { schema: "teamsApp" }),
-    ("delete_teams_app", "Delete an app from the tenant catalog", Kind::Delete),
-    (
-        "list_app_definitions",
-        "List an app's definitions",
-        Kind::List { item: "teamsAppDefinition" },
-    ),
-    (
-        "update_teams_app",
-        "Update an app (upload a new version)",
-        Kind::Upload { status: 201, schema: "teamsAppDefinition", no_content_too: true },
-    ),
-    ("get_app_definition", "Get an app definition", Kind::Get { schema: "teamsAppDefinition" }),
-    ("review_app_definition", "Approve or reject a submitted definition", Kind::Review),
-    ("delete_app_definition", "Cancel a submitted definition", Kind::Delete),
-    ("get_teamwork_bot", "Get a definition's bot", Kind::Get { schema: "teamworkBot" }),
-    (
-        "list_user_installed_apps",
-        "List apps installed for a user",
-        Kind::List { item: "userScopeTeamsAppInstallation" },
-    ),
-    ("install_app_for_user", "Install an app for a user", Kind::Install { status: 201 }),
-    (
-        "get_user_installed_app",
-        "Get an app installed for a user",
-        Kind::Get { schema: "userScopeTeamsAppInstallation" },
-    ),
-    ("uninstall_app_for_user", "Uninstall an app for a user", Kind::Delete),
-    ("upgrade_app_for_user", "Upgrade an app installed for a user", Kind::Upgrade),
-    (
-        "get_user_installed_app_chat",
-        "Get the chat between a user and an installed app",
-        Kind::Get { schema: "chat" },
-    ),
-    (
-        "list_chat_installed_apps",
-        "List apps installed in a chat",
-        Kind::List { item: "teamsAppInstallation" },
-    ),
-    ("install_app_in_chat", "Install an app in a chat", Kind::Install { status: 201 }),
-    (
-        "get_chat_installed_app",
-        "Get an app installed in a chat",
-        Kind::Get { schema: "teamsAppInstallation" },
-    ),
-    ("uninstall_app_in_chat", "Uninstall an app from a chat", Kind::Delete),
-    ("upgrade_app_in_chat", "Upgrade an app installed in a chat", Kind::Upgrade),
-    (
-        "list_team_installed_apps",
-        "List apps installed in a team",
-        Kind::List { item: "teamsAppInstallation" },
-    ),
-    ("install_app_in_team", "Install an app in a team", Kind::Install { status: 200 }),
-    (
-        "get_team_installed_app",
-        "Get an app installed in a team",
-        Kind::Get { schema: "teamsAppInstallation" },
-    ),
-    ("uninstall_app_in_team", "Uninstall an app from a team", Kind::Delete),
-    ("upgrade_app_in_team", "Upgrade an app installed in a team", Kind::Upgrade),
-    ("batch", "Combine several requests in one (JSON batching)", Kind::Batch),
-];
+/// One documented route.
+struct Described {
+    method: &'static str,
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    kind: Kind,
+    /// Served only under `/beta`.
+    beta_only: bool,
+}
+
+/// Every route the document describes: each route of each row of the operation table, and
+/// `$batch`.
+fn described() -> Vec<Described> {
+    let mut out: Vec<Described> = OPERATIONS
+        .iter()
+        .flat_map(|row| {
+            row.routes.iter().map(move |path| Described {
+                method: row.method,
+                path,
+                operation_id: row.handler,
+                summary: row.summary,
+                kind: Kind::Operation(row.answer),
+                beta_only: !row.versions.v1(),
+            })
+        })
+        .collect();
+    out.push(Described {
+        method: "POST",
+        path: BATCH_ROUTE,
+        operation_id: "batch",
+        summary: "Combine several requests in one (JSON batching)",
+        kind: Kind::Batch,
+        beta_only: false,
+    });
+    out
+}
 
 /// Statuses any Graph operation can answer: a malformed request or query, authentication and
 /// authorization, throttling, and the transient failures fault injection can produce.
 const COMMON_ERRORS: &[u16] = &[400, 401, 403, 429, 500, 502, 503, 504];
 /// Statuses only some operations answer (unknown ids, conflicts, ETags, bodies).
 const EXTRA_ERRORS: &[u16] = &[404, 409, 412, 413, 415];
-
-fn describe(handler: &str) -> Option<(&'static str, Kind)> {
-    OPERATIONS
-        .iter()
-        .find(|(name, _, _)| *name == handler)
-        .map(|&(_, summary, kind)| (summary, kind))
-}
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -222,7 +172,7 @@ fn zip_body() -> Value {
     })
 }
 
-fn operation(route: &Served, summary: &str, kind: Kind) -> Value {
+fn operation(route: &Described) -> Value {
     let has_ids = route.path.contains('{');
     let mut params = path_params(route.path);
     let mut responses = Map::new();
@@ -231,19 +181,19 @@ fn operation(route: &Served, summary: &str, kind: Kind) -> Value {
         errors.push(404);
     }
     let mut body = None;
-    match kind {
-        Kind::List { item } => {
+    match route.kind {
+        Kind::Operation(Answer::List { item }) => {
             params.extend(odata_params(true));
             responses.insert(
                 "200".into(),
                 ok_response("A page of the collection.", Some(collection(item)), false),
             );
         }
-        Kind::Get { schema } => {
+        Kind::Operation(Answer::Get { schema }) => {
             params.extend(odata_params(false));
             responses.insert("200".into(), ok_response("The entity.", Some(entity(schema)), false));
         }
-        Kind::Upload { status, schema, no_content_too } => {
+        Kind::Operation(Answer::Upload { status, schema, no_content_too }) => {
             params.push(query_param(
                 "requiresReview",
                 "Submit for admin review instead of publishing.",
@@ -257,7 +207,7 @@ fn operation(route: &Served, summary: &str, kind: Kind) -> Value {
             }
             errors.extend([409, 413, 415]);
         }
-        Kind::Review => {
+        Kind::Operation(Answer::Review) => {
             params.push(json!({
                 "name": "If-Match", "in": "header", "required": false,
                 "description": "The definition's @odata.etag.",
@@ -279,7 +229,7 @@ fn operation(route: &Served, summary: &str, kind: Kind) -> Value {
             );
             errors.extend([409, 412, 413, 415]);
         }
-        Kind::Install { status } => {
+        Kind::Operation(Answer::Install { status }) => {
             body = Some(json!({
                 "required": true,
                 "content": json_content(json!({
@@ -297,7 +247,7 @@ fn operation(route: &Served, summary: &str, kind: Kind) -> Value {
             responses.insert(status.to_string(), ok_response("Installed.", None, false));
             errors.extend([409, 413, 415]);
         }
-        Kind::Upgrade => {
+        Kind::Operation(Answer::Upgrade) => {
             body = Some(json!({
                 "required": false,
                 "content": json_content(json!({
@@ -308,7 +258,7 @@ fn operation(route: &Served, summary: &str, kind: Kind) -> Value {
             responses.insert("204".into(), ok_response("Upgraded.", None, false));
             errors.extend([409, 413, 415]);
         }
-        Kind::Delete => {
+        Kind::Operation(Answer::Delete) => {
             responses.insert("204".into(), ok_response("Deleted.", None, false));
             errors.push(409);
         }
@@ -330,8 +280,8 @@ fn operation(route: &Served, summary: &str, kind: Kind) -> Value {
             .or_insert_with(|| json!({ "$ref": format!("#/components/responses/error{status}") }));
     }
     let mut op = json!({
-        "operationId": route.handler,
-        "summary": summary,
+        "operationId": route.operation_id,
+        "summary": route.summary,
         "parameters": params,
         "responses": responses,
     });
@@ -535,20 +485,19 @@ fn schemas() -> Value {
     })
 }
 
-fn method_key(method: &Method) -> String {
-    method.as_str().to_ascii_lowercase()
+fn method_key(method: &str) -> String {
+    method.to_ascii_lowercase()
 }
 
-/// The document, built from the router's table.
+/// The document, built from the operation table (the router's source too).
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for route in served() {
-        let Some((summary, kind)) = describe(route.handler) else {
-            // Unreachable while the unit test below passes; never serve a half document.
-            panic!("the served handler {} has no OpenAPI description", route.handler);
-        };
+    for route in described() {
         let item = paths.entry(route.path.to_string()).or_insert_with(|| Value::Object(Map::new()));
-        item[method_key(&route.method)] = operation(&route, summary, kind);
+        if route.beta_only {
+            item["servers"] = json!([{ "url": "/beta", "description": "Graph beta" }]);
+        }
+        item[method_key(route.method)] = operation(&route);
     }
     json!({
         "openapi": "3.0.3",
@@ -559,7 +508,7 @@ pub fn document() -> Value {
                 The identity endpoints (/{tenant}/oauth2/v2.0/token, discovery, keys) and the \
                 /_teamsapps test controls are described in the README.",
         },
-        // Relative to this document: every operation is served under both versions.
+        // Relative to this document; a path served only under beta says so itself.
         "servers": [
             { "url": "/v1.0", "description": "Graph v1.0" },
             { "url": "/beta", "description": "Graph beta" },
@@ -586,36 +535,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_served_handler_is_described_and_every_description_served() {
-        let served = served();
-        for route in &served {
-            assert!(
-                describe(route.handler).is_some(),
-                "{} {} undocumented",
-                route.method,
-                route.path
-            );
-        }
-        for (name, _, _) in OPERATIONS {
-            assert!(served.iter().any(|r| r.handler == *name), "{name} is described, not served");
-        }
-    }
-
-    #[test]
-    fn document_paths_and_methods_are_the_route_table() {
+    fn document_paths_and_methods_are_the_operation_table_and_batch() {
         let doc = document();
         let mut in_doc: Vec<(String, String)> = Vec::new();
         for (path, item) in doc["paths"].as_object().unwrap() {
-            for method in item.as_object().unwrap().keys() {
+            for method in item.as_object().unwrap().keys().filter(|k| *k != "servers") {
                 in_doc.push((method.clone(), path.clone()));
             }
         }
-        let mut in_router: Vec<(String, String)> =
-            served().iter().map(|r| (method_key(&r.method), r.path.to_string())).collect();
+        let mut in_table: Vec<(String, String)> = OPERATIONS
+            .iter()
+            .flat_map(|r| r.routes.iter().map(|p| (method_key(r.method), p.to_string())))
+            .chain([("post".to_string(), BATCH_ROUTE.to_string())])
+            .collect();
         in_doc.sort();
-        in_router.sort();
-        assert_eq!(in_doc, in_router);
-        assert_eq!(in_router.len(), OPERATIONS.len());
+        in_table.sort();
+        assert_eq!(in_doc, in_table);
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! Shared state handed to every handler. No globals: tests build several apps side by side.
+//! This module sits at the bottom of the crate: it names the node's parts and uses none of the
+//! modules that serve requests.
 
 use std::sync::Arc;
 
+use teamsapps_core::fixture::Fixture;
 use teamsapps_core::Store;
 
+use crate::admission::Admission;
 use crate::identity::Identity;
+use crate::request_log::RequestLog;
+use crate::settings::Settings;
 
 /// What an upgrade does when the installation is already at the newest version (spec 6.3, [U]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,6 +20,27 @@ pub enum UpgradeWhenCurrent {
     NoOp,
     /// 400 `BadRequest`.
     BadRequest,
+}
+
+/// The fixture a node started with (`reset` re-applies it) and a digest of its text naming it.
+pub struct SeedFixture {
+    pub digest: String,
+    pub fixture: Fixture,
+}
+
+impl SeedFixture {
+    pub fn new(text: &str, fixture: Fixture) -> SeedFixture {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(text.as_bytes());
+        let digest = d.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>();
+        SeedFixture { digest, fixture }
+    }
+}
+
+impl std::fmt::Debug for SeedFixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedFixture").field("digest", &self.digest).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +58,10 @@ pub struct Config {
     pub explain_denials: bool,
     /// The national cloud played (spec 13).
     pub cloud: teamsapps_core::permissions::Cloud,
+    /// `Authorization: Bearer <key>` for `/_teamsapps/`; none refuses every control request.
+    pub admin_key: Option<String>,
+    /// The `--seed` fixture, which `/_teamsapps/reset` restores.
+    pub seed: Option<Arc<SeedFixture>>,
 }
 
 impl Default for Config {
@@ -42,6 +73,8 @@ impl Default for Config {
             unique_client_app_id: true,
             explain_denials: false,
             cloud: teamsapps_core::permissions::Cloud::Global,
+            admin_key: None,
+            seed: None,
         }
     }
 }
@@ -51,7 +84,25 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub identity: Arc<Identity>,
     pub config: Arc<Config>,
-    /// This node's runtime state for throttling, fault injection and the test controls
-    /// (buckets, settings changed at runtime, request log); configuration stays in `config`.
-    pub controls: Arc<crate::controls::Controls>,
+    /// This node's throttling and fault state under its runtime settings.
+    pub admission: Arc<Admission>,
+    /// This node's request log.
+    pub request_log: Arc<RequestLog>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        identity: Arc<Identity>,
+        config: Config,
+        settings: Settings,
+    ) -> AppState {
+        AppState {
+            store,
+            identity,
+            config: Arc::new(config),
+            admission: Arc::new(Admission::new(settings)),
+            request_log: Arc::default(),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use teamsapps_api::controls::Settings;
+use teamsapps_api::settings::Settings;
 
 #[derive(Args, Debug)]
 pub struct AdminArgs {

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use teamsapps_api::controls::{Controls, Settings, ThrottleMode};
 use teamsapps_api::identity::Identity;
+use teamsapps_api::settings::{Settings, ThrottleMode};
+use teamsapps_api::state::SeedFixture;
 use teamsapps_api::{AppState, Config, UpgradeWhenCurrent};
 use teamsapps_core::permissions::Cloud;
 use teamsapps_core::Store;
@@ -299,7 +300,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         seed_text = Some(apply_seed(store.as_ref(), seed).await?);
     }
     let seed = match &seed_text {
-        Some(text) => Some((text.as_str(), teamsapps_core::fixture::parse(text)?)),
+        Some(text) => Some(Arc::new(SeedFixture::new(text, teamsapps_core::fixture::parse(text)?))),
         None => None,
     };
     let admin_key = match &args.admin_key {
@@ -315,7 +316,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         throttle = ?settings.throttle.mode, fault_rate = settings.faults.rate,
         fault_rules = settings.faults.rules.len(), "throttling and faults"
     );
-    let controls = Controls::new(settings, Some(admin_key), seed);
     let identity = Identity::load_or_create(store.as_ref())
         .await
         .context("cannot load the token signing key")?;
@@ -332,14 +332,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             CloudArg::Dod => Cloud::Dod,
             CloudArg::China => Cloud::China,
         },
+        admin_key: Some(admin_key),
+        seed,
         ..Config::default()
     };
     let identity = Arc::new(identity);
     let _key_refresh = identity
         .clone()
         .spawn_key_refresh(store.clone(), Duration::from_secs(args.key_refresh_interval));
-    let state =
-        AppState { store, identity, config: Arc::new(config), controls: Arc::new(controls) };
+    let state = AppState::new(store, identity, config, settings);
     let app = teamsapps_api::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -8,7 +8,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{self, parse_definition_id};
 use crate::manifest::{self, AppPackage};
 use crate::model::{AppDefinition, CatalogApp, DistributionMethod, PublishingState, TeamsApp};
-use crate::permissions::{authorize, Operation};
+use crate::permissions::{Authorized, Operation};
 use crate::principal::Principal;
 use crate::store::{Store, StoreError, Transition};
 use crate::version;
@@ -48,8 +48,8 @@ fn require_admin(principal: &Principal, what: &str) -> CoreResult<()> {
     ))
 }
 
-pub async fn list_apps(store: &dyn Store, principal: &Principal) -> CoreResult<Vec<CatalogApp>> {
-    authorize(Operation::ListTeamsApps, principal)?;
+pub async fn list_apps(store: &dyn Store, auth: &Authorized) -> CoreResult<Vec<CatalogApp>> {
+    let principal = auth.principal_for(&[Operation::ListTeamsApps])?;
     let apps = store.list_apps(&principal.tenant_id).await?;
     // Sideloaded apps show in installation expansions, not in the catalog list (spec 3.1 [U]).
     Ok(apps
@@ -59,14 +59,11 @@ pub async fn list_apps(store: &dyn Store, principal: &Principal) -> CoreResult<V
         .collect())
 }
 
-/// Get app, list definitions and get definition share this lookup; `op` names which.
-pub async fn get_app(
-    store: &dyn Store,
-    principal: &Principal,
-    op: Operation,
-    app_id: &str,
-) -> CoreResult<CatalogApp> {
-    authorize(op, principal)?;
+/// Get app, list definitions, get definition and get bot share this lookup.
+pub async fn get_app(store: &dyn Store, auth: &Authorized, app_id: &str) -> CoreResult<CatalogApp> {
+    use Operation::*;
+    let principal =
+        auth.principal_for(&[GetTeamsApp, ListAppDefinitions, GetAppDefinition, GetTeamworkBot])?;
     let app =
         store.get_app(&principal.tenant_id, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     restrict(principal, app).ok_or_else(|| app_not_found(app_id))
@@ -87,24 +84,23 @@ pub fn find_definition<'a>(app: &'a CatalogApp, def_id: &str) -> CoreResult<&'a 
 
 pub async fn get_definition(
     store: &dyn Store,
-    principal: &Principal,
-    op: Operation,
+    auth: &Authorized,
     app_id: &str,
     def_id: &str,
 ) -> CoreResult<(CatalogApp, AppDefinition)> {
-    let app = get_app(store, principal, op, app_id).await?;
+    let app = get_app(store, auth, app_id).await?;
     let def = find_definition(&app, def_id)?.clone();
     Ok((app, def))
 }
 
 pub async fn get_bot(
     store: &dyn Store,
-    principal: &Principal,
+    auth: &Authorized,
     app_id: &str,
     def_id: &str,
 ) -> CoreResult<String> {
-    let (_, def) =
-        get_definition(store, principal, Operation::GetTeamworkBot, app_id, def_id).await?;
+    auth.principal_for(&[Operation::GetTeamworkBot])?;
+    let (_, def) = get_definition(store, auth, app_id, def_id).await?;
     def.bot_id
         .ok_or_else(|| CoreError::NotFound(format!("The app definition '{def_id}' has no bot.")))
 }
@@ -172,12 +168,12 @@ pub struct PublishOptions {
 
 pub async fn publish_app(
     store: &dyn Store,
-    principal: &Principal,
+    auth: &Authorized,
     package: &[u8],
     options: PublishOptions,
     now: DateTime<Utc>,
 ) -> CoreResult<CatalogApp> {
-    authorize(Operation::PublishTeamsApp, principal)?;
+    let principal = auth.principal_for(&[Operation::PublishTeamsApp])?;
     let state = state_for(principal, options.requires_review)?;
     let package = manifest::parse_package(package)?;
     let tenant = &principal.tenant_id;
@@ -242,13 +238,13 @@ async fn check_client_app_id_unused(
 /// review (201 with body) or published at once (204).
 pub async fn update_app(
     store: &dyn Store,
-    principal: &Principal,
+    auth: &Authorized,
     app_id: &str,
     package: &[u8],
     options: PublishOptions,
     now: DateTime<Utc>,
 ) -> CoreResult<AppDefinition> {
-    authorize(Operation::UpdateTeamsApp, principal)?;
+    let principal = auth.principal_for(&[Operation::UpdateTeamsApp])?;
     let tenant = &principal.tenant_id;
     let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     if app.app.distribution_method != DistributionMethod::Organization {
@@ -310,14 +306,14 @@ fn version_not_greater(new: &str, current: &str) -> CoreError {
 /// Approve or reject a submitted definition (spec 3.5). The definition id changes with the state.
 pub async fn review_definition(
     store: &dyn Store,
-    principal: &Principal,
+    auth: &Authorized,
     app_id: &str,
     def_id: &str,
     if_match: Option<&str>,
     new_state: PublishingState,
     now: DateTime<Utc>,
 ) -> CoreResult<(CatalogApp, AppDefinition)> {
-    authorize(Operation::ReviewAppDefinition, principal)?;
+    let principal = auth.principal_for(&[Operation::ReviewAppDefinition])?;
     require_admin(principal, "approve or reject app submissions")?;
     let tenant = &principal.tenant_id;
     let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
@@ -355,8 +351,8 @@ pub async fn review_definition(
     }
 }
 
-pub async fn delete_app(store: &dyn Store, principal: &Principal, app_id: &str) -> CoreResult<()> {
-    authorize(Operation::DeleteTeamsApp, principal)?;
+pub async fn delete_app(store: &dyn Store, auth: &Authorized, app_id: &str) -> CoreResult<()> {
+    let principal = auth.principal_for(&[Operation::DeleteTeamsApp])?;
     require_admin(principal, "delete apps from the tenant app catalog")?;
     let tenant = &principal.tenant_id;
     let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
@@ -377,11 +373,11 @@ pub async fn delete_app(store: &dyn Store, principal: &Principal, app_id: &str) 
 /// admin rights only the caller's own.
 pub async fn delete_definition(
     store: &dyn Store,
-    principal: &Principal,
+    auth: &Authorized,
     app_id: &str,
     def_id: &str,
 ) -> CoreResult<()> {
-    let access = authorize(Operation::DeleteAppDefinition, principal)?;
+    let principal = auth.principal_for(&[Operation::DeleteAppDefinition])?;
     let tenant = &principal.tenant_id;
     let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     let def = find_definition(&app, def_id)?;
@@ -393,7 +389,7 @@ pub async fn delete_definition(
     }
     let own = def.created_by.is_some() && def.created_by.as_deref() == principal.user_id();
     // Others' submissions need an admin holding more than AppCatalog.Submit (spec 3.6).
-    let beyond_submit = access.held.iter().any(|g| g.permission != "AppCatalog.Submit");
+    let beyond_submit = auth.access().held().iter().any(|g| g.permission != "AppCatalog.Submit");
     let may_cancel = own || (principal.is_admin && beyond_submit);
     if !may_cancel {
         return Err(crate::error::denied(

@@ -46,6 +46,9 @@ pub enum CoreError {
     PayloadTooLarge(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// A bug: 500 `InternalServerError` (never a refusal a client could act on).
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }

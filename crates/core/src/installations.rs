@@ -9,7 +9,7 @@ use crate::model::{
     AppDefinition, CatalogApp, Installation, PermissionType, PublishingState,
     ResourceSpecificPermission, ScopeKind, ScopeRef,
 };
-use crate::permissions::{authorize, Access, Operation, Reach, TargetFacts};
+use crate::permissions::{Access, Authorized, Operation, Reach, TargetFacts};
 use crate::principal::Principal;
 use crate::store::{ScopeEntity, ScopeKey, Store, StoreError, UpgradeOutcome};
 
@@ -22,6 +22,17 @@ pub enum ScopePath {
 }
 
 impl ScopePath {
+    /// The caller of `auth`, when it was authorized for this scope's operation among
+    /// `[user, chat, team]`.
+    fn caller<'a>(&self, auth: &'a Authorized, ops: [Operation; 3]) -> CoreResult<&'a Principal> {
+        let [user, chat, team] = ops;
+        auth.principal_for(&[match self {
+            ScopePath::User(_) => user,
+            ScopePath::Chat(_) => chat,
+            ScopePath::Team(_) => team,
+        }])
+    }
+
     fn kind(&self) -> ScopeKind {
         match self {
             ScopePath::User(_) => ScopeKind::User,
@@ -160,7 +171,7 @@ fn app_not_found(app_id: &str) -> CoreError {
 /// Everything needed to decide whether the caller's grants reach a given app.
 struct Reacher<'a> {
     principal: &'a Principal,
-    access: Access,
+    access: &'a Access,
     selected: Vec<String>,
     /// RSC application permissions consented to the caller's app in this resource.
     resource_rsc: BTreeSet<String>,
@@ -169,10 +180,10 @@ struct Reacher<'a> {
 impl<'a> Reacher<'a> {
     async fn new(
         store: &dyn Store,
-        principal: &'a Principal,
-        access: Access,
+        auth: &'a Authorized,
         scope: &ScopeRef,
     ) -> CoreResult<Reacher<'a>> {
+        let (principal, access) = (auth.principal(), auth.access());
         let tenant = &principal.tenant_id;
         let selected = if access.holds_reach(Reach::Selected) {
             store
@@ -212,16 +223,16 @@ impl<'a> Reacher<'a> {
     /// Step 4 of spec 5.7: a caller whose only grants are resource-specific permissions must
     /// have one of them consented in this very resource, or is refused outright (5.5).
     fn check_resource_bound(&self) -> CoreResult<()> {
-        let only_rsc = self.access.held.iter().all(|g| g.reach == Reach::Resource);
+        let only_rsc = self.access.held().iter().all(|g| g.reach == Reach::Resource);
         let consented_here = self
             .access
-            .held
+            .held()
             .iter()
             .any(|g| self.resource_rsc.contains(&g.permission.to_ascii_lowercase()));
         if !only_rsc || consented_here {
             return Ok(());
         }
-        let held: Vec<&str> = self.access.held.iter().map(|g| g.permission).collect();
+        let held: Vec<&str> = self.access.held().iter().map(|g| g.permission).collect();
         Err(crate::error::denied(
             format!(
                 "The resource-specific permission '{}' is not granted to the application '{}' in this resource: the app must be installed here with it consented.",
@@ -301,16 +312,17 @@ async fn load_apps(
 
 pub async fn list_installed_apps(
     store: &dyn Store,
-    principal: &Principal,
-    op: Operation,
+    auth: &Authorized,
     path: &ScopePath,
 ) -> CoreResult<Vec<InstalledApp>> {
-    let access = authorize(op, principal)?;
+    use Operation::*;
+    let principal =
+        path.caller(auth, [ListUserInstalledApps, ListChatInstalledApps, ListTeamInstalledApps])?;
     let scope = resolve_scope(store, principal, path).await?;
     let tenant = &principal.tenant_id;
     let installations = store.list_installations(tenant, &scope).await?;
     let mut apps = load_apps(store, tenant, &installations).await?;
-    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    let reacher = Reacher::new(store, auth, &scope).await?;
     let mut out = Vec::with_capacity(installations.len());
     for installation in installations {
         let Some(app) = apps.get(&installation.app_id) else {
@@ -329,15 +341,19 @@ pub async fn list_installed_apps(
 
 pub async fn get_installed_app(
     store: &dyn Store,
-    principal: &Principal,
-    op: Operation,
+    auth: &Authorized,
     path: &ScopePath,
     installation_id: &str,
 ) -> CoreResult<InstalledApp> {
-    let access = authorize(op, principal)?;
+    use Operation::*;
+    // The user-scope chat reads the installation the same way.
+    let principal = match auth.operation() {
+        GetUserInstalledAppChat => auth.principal_for(&[GetUserInstalledAppChat])?,
+        _ => path.caller(auth, [GetUserInstalledApp, GetChatInstalledApp, GetTeamInstalledApp])?,
+    };
     let (scope, found) = resolve(store, principal, path, Some(installation_id)).await?;
     let found = found.ok_or_else(|| installation_not_found(installation_id))?;
-    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    let reacher = Reacher::new(store, auth, &scope).await?;
     // A foreign installation is invisible to a Self/Selected caller: 404, not 403 (spec 5.2).
     if !reacher.reaches(reacher.facts(&found.app, found.definition())) {
         return Err(installation_not_found(installation_id));
@@ -348,18 +364,12 @@ pub async fn get_installed_app(
 /// The user-scope chat (spec 4.1 "Get chat"): the 1:1 chat between the user and the app's bot.
 pub async fn get_installed_app_chat(
     store: &dyn Store,
-    principal: &Principal,
+    auth: &Authorized,
     path: &ScopePath,
     installation_id: &str,
 ) -> CoreResult<AppChat> {
-    let found = get_installed_app(
-        store,
-        principal,
-        Operation::GetUserInstalledAppChat,
-        path,
-        installation_id,
-    )
-    .await?;
+    let principal = auth.principal_for(&[Operation::GetUserInstalledAppChat])?;
+    let found = get_installed_app(store, auth, path, installation_id).await?;
     let bot = found.definition().and_then(|d| d.bot_id.clone()).ok_or_else(|| {
         CoreError::NotFound(format!(
             "The app installation '{installation_id}' has no chat: the app has no bot."
@@ -484,17 +494,17 @@ fn scope_word(kind: ScopeKind) -> &'static str {
 
 pub async fn install_app(
     store: &dyn Store,
-    principal: &Principal,
-    op: Operation,
+    auth: &Authorized,
     path: &ScopePath,
     app_id: &str,
     consented: Option<&[ResourceSpecificPermission]>,
 ) -> CoreResult<InstalledApp> {
-    let access = authorize(op, principal)?;
+    use Operation::*;
+    let principal = path.caller(auth, [InstallAppForUser, InstallAppInChat, InstallAppInTeam])?;
     let scope = resolve_scope(store, principal, path).await?;
     let tenant = &principal.tenant_id;
     let app = store.get_app(tenant, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
-    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    let reacher = Reacher::new(store, auth, &scope).await?;
     let facts = reacher.facts(&app, None);
     if !reacher.reaches(facts) {
         return Err(reacher.refusal(&app));
@@ -543,17 +553,17 @@ pub async fn install_app(
 
 pub async fn upgrade_app(
     store: &dyn Store,
-    principal: &Principal,
-    op: Operation,
+    auth: &Authorized,
     path: &ScopePath,
     installation_id: &str,
     consented: Option<&[ResourceSpecificPermission]>,
 ) -> CoreResult<Upgraded> {
-    let access = authorize(op, principal)?;
+    use Operation::*;
+    let principal = path.caller(auth, [UpgradeAppForUser, UpgradeAppInChat, UpgradeAppInTeam])?;
     let (scope, found) = resolve(store, principal, path, Some(installation_id)).await?;
     let found = found.ok_or_else(|| installation_not_found(installation_id))?;
     let tenant = &principal.tenant_id;
-    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    let reacher = Reacher::new(store, auth, &scope).await?;
     let facts = reacher.facts(&found.app, found.definition());
     if !reacher.reaches(facts) {
         return Err(reacher.refusal(&found.app));
@@ -599,16 +609,17 @@ pub async fn upgrade_app(
 
 pub async fn uninstall_app(
     store: &dyn Store,
-    principal: &Principal,
-    op: Operation,
+    auth: &Authorized,
     path: &ScopePath,
     installation_id: &str,
 ) -> CoreResult<()> {
-    let access = authorize(op, principal)?;
+    use Operation::*;
+    let principal =
+        path.caller(auth, [UninstallAppForUser, UninstallAppInChat, UninstallAppInTeam])?;
     let (scope, found) = resolve(store, principal, path, Some(installation_id)).await?;
     let found = found.ok_or_else(|| installation_not_found(installation_id))?;
     let tenant = &principal.tenant_id;
-    let reacher = Reacher::new(store, principal, access, &scope).await?;
+    let reacher = Reacher::new(store, auth, &scope).await?;
     if !reacher.reaches(reacher.facts(&found.app, found.definition())) {
         return Err(reacher.refusal(&found.app));
     }

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod installations;
 pub mod manifest;
 pub mod model;
+pub mod operations;
 pub mod permissions;
 pub mod principal;
 pub mod store;

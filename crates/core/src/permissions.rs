@@ -1,457 +1,14 @@
-//! The operation -> accepted-permissions table (spec sections 3, 4, 5.6) and the checks built
-//! on it. This is the only place that knows which permission allows what.
-//!
-//! Each accepted permission is a [`Grant`]: its name, how far it reaches (any app, the caller's
-//! own app, admin-selected apps, or only the resource where an RSC grant was consented), and
-//! whether it may consent to RSC permissions. Lists keep the documented order (least privileged
-//! first), because the 403 message names them in that order.
+//! The permission check (spec 5.7 step 2) and what it yields: [`authorize`] is the only way to
+//! obtain an [`Authorized`], which every use case takes, so a request is authorized exactly once.
+//! The operations and the permissions each accepts are the rows of [`crate::operations`].
 
 use crate::error::{CoreError, CoreResult};
 use crate::principal::Principal;
 
-/// Which apps a grant reaches (spec 5.6 cell codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// `A`: any app.
-    Any,
-    /// `S`: only the Teams app tied to the calling Entra app (5.2).
-    OwnApp,
-    /// `Sel`: only apps selected for the calling Entra app (5.3).
-    Selected,
-    /// RSC application permission: only in the chat/team/user where the calling app is
-    /// installed with this permission consented (5.5).
-    Resource,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grant {
-    pub permission: &'static str,
-    pub reach: Reach,
-    /// `+C`: may consent to the app's RSC application permissions (5.4).
-    pub consent: bool,
-}
-
-const fn g(permission: &'static str, reach: Reach, consent: bool) -> Grant {
-    Grant { permission, reach, consent }
-}
-const fn any(p: &'static str) -> Grant {
-    g(p, Reach::Any, false)
-}
-const fn own(p: &'static str) -> Grant {
-    g(p, Reach::OwnApp, false)
-}
-const fn sel(p: &'static str) -> Grant {
-    g(p, Reach::Selected, false)
-}
-const fn rsc(p: &'static str) -> Grant {
-    g(p, Reach::Resource, false)
-}
-const fn any_c(p: &'static str) -> Grant {
-    g(p, Reach::Any, true)
-}
-const fn own_c(p: &'static str) -> Grant {
-    g(p, Reach::OwnApp, true)
-}
-const fn sel_c(p: &'static str) -> Grant {
-    g(p, Reach::Selected, true)
-}
-
-/// Every Graph operation served, named as Graph's documentation names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    ListTeamsApps,
-    GetTeamsApp,
-    ListAppDefinitions,
-    GetAppDefinition,
-    PublishTeamsApp,
-    UpdateTeamsApp,
-    ReviewAppDefinition,
-    DeleteTeamsApp,
-    DeleteAppDefinition,
-    GetTeamworkBot,
-    ListUserInstalledApps,
-    GetUserInstalledApp,
-    InstallAppForUser,
-    UpgradeAppForUser,
-    UninstallAppForUser,
-    GetUserInstalledAppChat,
-    ListChatInstalledApps,
-    GetChatInstalledApp,
-    InstallAppInChat,
-    UpgradeAppInChat,
-    UninstallAppInChat,
-    ListTeamInstalledApps,
-    GetTeamInstalledApp,
-    InstallAppInTeam,
-    UpgradeAppInTeam,
-    UninstallAppInTeam,
-}
-
+pub use crate::operations::{Grant, Operation, Reach};
 use Operation::*;
 
-const CATALOG_READ_D: &[Grant] = &[
-    any("AppCatalog.Submit"),
-    any("AppCatalog.Read.All"),
-    any("AppCatalog.ReadWrite.All"),
-    any("Directory.Read.All"),
-    any("Directory.ReadWrite.All"),
-];
-const CATALOG_READ_A: &[Grant] = &[any("AppCatalog.Read.All"), any("AppCatalog.ReadWrite.All")];
-const BOT_D: &[Grant] =
-    &[any("AppCatalog.Read.All"), any("AppCatalog.ReadWrite.All"), any("AppCatalog.Submit")];
-const CATALOG_WRITE_D: &[Grant] =
-    &[any("AppCatalog.Submit"), any("AppCatalog.ReadWrite.All"), any("Directory.ReadWrite.All")];
-const REVIEW_D: &[Grant] = &[any("AppCatalog.ReadWrite.All")];
-// Observed: "API requires one of 'AppCatalog.ReadWrite.All, Directory.ReadWrite.All'".
-const DELETE_APP_D: &[Grant] = &[any("AppCatalog.ReadWrite.All"), any("Directory.ReadWrite.All")];
-const NONE: &[Grant] = &[];
-
-const USER_READ_D: &[Grant] = &[
-    any("TeamsAppInstallation.ReadForUser"),
-    own("TeamsAppInstallation.ReadWriteSelfForUser"),
-    sel("TeamsAppInstallation.ManageSelectedForUser"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForUser"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser"),
-    any("TeamsAppInstallation.ReadWriteForUser"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser"),
-];
-const USER_READ_A: &[Grant] = &[
-    any("TeamsAppInstallation.ReadForUser.All"),
-    own("TeamsAppInstallation.ReadWriteSelfForUser.All"),
-    sel("TeamsAppInstallation.ManageSelectedForUser.All"),
-    any("TeamsAppInstallation.Read.All"),
-    rsc("TeamsAppInstallation.Read.User"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForUser.All"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"),
-    any("TeamsAppInstallation.ReadWriteForUser.All"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser.All"),
-];
-// The documented List table; Read.All and Read.User are inferred from Get, so they come last.
-const USER_LIST_A: &[Grant] = &[
-    any("TeamsAppInstallation.ReadForUser.All"),
-    own("TeamsAppInstallation.ReadWriteSelfForUser.All"),
-    sel("TeamsAppInstallation.ManageSelectedForUser.All"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForUser.All"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"),
-    any("TeamsAppInstallation.ReadWriteForUser.All"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser.All"),
-    any("TeamsAppInstallation.Read.All"),
-    rsc("TeamsAppInstallation.Read.User"),
-];
-// Get chat: the documented three first, the other List permissions (inferred) after.
-const USER_CHAT_D: &[Grant] = &[
-    any("TeamsAppInstallation.ReadForUser"),
-    own("TeamsAppInstallation.ReadWriteSelfForUser"),
-    any("TeamsAppInstallation.ReadWriteForUser"),
-    sel("TeamsAppInstallation.ManageSelectedForUser"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForUser"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser"),
-];
-const USER_CHAT_A: &[Grant] = &[
-    any("TeamsAppInstallation.ReadForUser.All"),
-    own("TeamsAppInstallation.ReadWriteSelfForUser.All"),
-    any("TeamsAppInstallation.ReadWriteForUser.All"),
-    sel("TeamsAppInstallation.ManageSelectedForUser.All"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForUser.All"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser.All"),
-    any("TeamsAppInstallation.Read.All"),
-    rsc("TeamsAppInstallation.Read.User"),
-];
-const USER_WRITE_D: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForUser"),
-    sel_c("TeamsAppInstallation.ManageSelectedForUser"),
-    any_c("TeamsAppInstallation.ReadWriteAndConsentForUser"),
-    own_c("TeamsAppInstallation.ReadWriteAndConsentSelfForUser"),
-    any("TeamsAppInstallation.ReadWriteForUser"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser"),
-];
-const USER_WRITE_A: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForUser.All"),
-    sel_c("TeamsAppInstallation.ManageSelectedForUser.All"),
-    any_c("TeamsAppInstallation.ReadWriteAndConsentForUser.All"),
-    own_c("TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"),
-    any("TeamsAppInstallation.ReadWriteForUser.All"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser.All"),
-];
-const USER_DELETE_D: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForUser"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForUser"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser"),
-    any("TeamsAppInstallation.ReadWriteForUser"),
-    sel("TeamsAppInstallation.ManageSelectedForUser"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser"),
-];
-const USER_DELETE_A: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForUser.All"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForUser.All"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"),
-    any("TeamsAppInstallation.ReadWriteForUser.All"),
-    sel("TeamsAppInstallation.ManageSelectedForUser.All"),
-    sel("TeamsAppInstallation.ReadWriteSelectedForUser.All"),
-];
-
-const CHAT_READ_D: &[Grant] = &[
-    any("TeamsAppInstallation.ReadForChat"),
-    own("TeamsAppInstallation.ReadWriteSelfForChat"),
-    sel("TeamsAppInstallation.ManageSelectedForChat"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForChat"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForChat"),
-    any("TeamsAppInstallation.ReadWriteForChat"),
-];
-const CHAT_READ_A: &[Grant] = &[
-    any("TeamsAppInstallation.ReadForChat.All"),
-    own("TeamsAppInstallation.ReadWriteSelfForChat.All"),
-    rsc("Chat.Manage.Chat"),
-    sel("TeamsAppInstallation.ManageSelectedForChat.All"),
-    rsc("TeamsAppInstallation.Read.Chat"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForChat.All"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"),
-    any("TeamsAppInstallation.ReadWriteForChat.All"),
-    any("TeamsAppInstallation.Read.All"),
-];
-const CHAT_WRITE_D: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForChat"),
-    sel_c("TeamsAppInstallation.ManageSelectedForChat"),
-    any_c("TeamsAppInstallation.ReadWriteAndConsentForChat"),
-    own_c("TeamsAppInstallation.ReadWriteAndConsentSelfForChat"),
-    any("TeamsAppInstallation.ReadWriteForChat"),
-];
-const CHAT_WRITE_A: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForChat.All"),
-    rsc("Chat.Manage.Chat"),
-    sel_c("TeamsAppInstallation.ManageSelectedForChat.All"),
-    any_c("TeamsAppInstallation.ReadWriteAndConsentForChat.All"),
-    own_c("TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"),
-    any("TeamsAppInstallation.ReadWriteForChat.All"),
-];
-const CHAT_DELETE_D: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForChat"),
-    sel("TeamsAppInstallation.ManageSelectedForChat"),
-    any("TeamsAppInstallation.ReadWriteForChat"),
-];
-const CHAT_DELETE_A: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForChat.All"),
-    rsc("Chat.Manage.Chat"),
-    sel("TeamsAppInstallation.ManageSelectedForChat.All"),
-    any("TeamsAppInstallation.ReadWriteForChat.All"),
-];
-
-const TEAM_LIST_D: &[Grant] = &[
-    any("TeamsAppInstallation.ReadForTeam"),
-    own("TeamsAppInstallation.ReadWriteSelfForTeam"),
-    sel("TeamsAppInstallation.ManageSelectedForTeam"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForTeam"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam"),
-    any("TeamsAppInstallation.ReadWriteForTeam"),
-    any("Group.Read.All"),
-    any("Group.ReadWrite.All"),
-    any("Directory.Read.All"),
-    any("Directory.ReadWrite.All"),
-];
-const TEAM_GET_D: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForTeam"),
-    sel("TeamsAppInstallation.ManageSelectedForTeam"),
-    any("TeamsAppInstallation.ReadForTeam"),
-    // Documented (odd): the user-scope read permission also reads team installations.
-    any("TeamsAppInstallation.ReadForUser"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForTeam"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam"),
-    any("TeamsAppInstallation.ReadWriteForTeam"),
-    any("Group.Read.All"),
-    any("Group.ReadWrite.All"),
-    any("Directory.Read.All"),
-    any("Directory.ReadWrite.All"),
-];
-const TEAM_READ_A: &[Grant] = &[
-    rsc("TeamsAppInstallation.Read.Group"),
-    own("TeamsAppInstallation.ReadWriteSelfForTeam.All"),
-    sel("TeamsAppInstallation.ManageSelectedForTeam.All"),
-    any("TeamsAppInstallation.Read.All"),
-    any("TeamsAppInstallation.ReadForTeam.All"),
-    any("TeamsAppInstallation.ReadWriteAndConsentForTeam.All"),
-    own("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All"),
-    any("TeamsAppInstallation.ReadWriteForTeam.All"),
-    any("Group.Read.All"),
-    any("Group.ReadWrite.All"),
-    any("Directory.Read.All"),
-    any("Directory.ReadWrite.All"),
-];
-// The documented install table lacks ReadWriteAndConsentForTeam; allowed by inference, last.
-const TEAM_INSTALL_D: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForTeam"),
-    sel_c("TeamsAppInstallation.ManageSelectedForTeam"),
-    own_c("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam"),
-    any("TeamsAppInstallation.ReadWriteForTeam"),
-    any("Group.ReadWrite.All"),
-    any("Directory.ReadWrite.All"),
-    any_c("TeamsAppInstallation.ReadWriteAndConsentForTeam"),
-];
-const TEAM_WRITE_D: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForTeam"),
-    sel_c("TeamsAppInstallation.ManageSelectedForTeam"),
-    any_c("TeamsAppInstallation.ReadWriteAndConsentForTeam"),
-    own_c("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam"),
-    any("TeamsAppInstallation.ReadWriteForTeam"),
-    any("Group.ReadWrite.All"),
-    any("Directory.ReadWrite.All"),
-];
-const TEAM_WRITE_A: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForTeam.All"),
-    sel_c("TeamsAppInstallation.ManageSelectedForTeam.All"),
-    any_c("TeamsAppInstallation.ReadWriteAndConsentForTeam.All"),
-    own_c("TeamsAppInstallation.ReadWriteAndConsentSelfForTeam.All"),
-    any("TeamsAppInstallation.ReadWriteForTeam.All"),
-    any("Group.ReadWrite.All"),
-    any("Directory.ReadWrite.All"),
-];
-const TEAM_DELETE_D: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForTeam"),
-    sel("TeamsAppInstallation.ManageSelectedForTeam"),
-    any("TeamsAppInstallation.ReadWriteForTeam"),
-    any("Group.ReadWrite.All"),
-    any("Directory.ReadWrite.All"),
-];
-const TEAM_DELETE_A: &[Grant] = &[
-    own("TeamsAppInstallation.ReadWriteSelfForTeam.All"),
-    sel("TeamsAppInstallation.ManageSelectedForTeam.All"),
-    any("TeamsAppInstallation.ReadWriteForTeam.All"),
-    any("Group.ReadWrite.All"),
-    any("Directory.ReadWrite.All"),
-];
-
 impl Operation {
-    pub const ALL: &'static [Operation] = &[
-        ListTeamsApps,
-        GetTeamsApp,
-        ListAppDefinitions,
-        GetAppDefinition,
-        PublishTeamsApp,
-        UpdateTeamsApp,
-        ReviewAppDefinition,
-        DeleteTeamsApp,
-        DeleteAppDefinition,
-        GetTeamworkBot,
-        ListUserInstalledApps,
-        GetUserInstalledApp,
-        InstallAppForUser,
-        UpgradeAppForUser,
-        UninstallAppForUser,
-        GetUserInstalledAppChat,
-        ListChatInstalledApps,
-        GetChatInstalledApp,
-        InstallAppInChat,
-        UpgradeAppInChat,
-        UninstallAppInChat,
-        ListTeamInstalledApps,
-        GetTeamInstalledApp,
-        InstallAppInTeam,
-        UpgradeAppInTeam,
-        UninstallAppInTeam,
-    ];
-
-    /// The HTTP method and route (below `/v1.0` or `/beta`) that invoke this operation.
-    pub fn route(self) -> (&'static str, &'static str) {
-        const APP: &str = "/appCatalogs/teamsApps/{app_id}";
-        const DEF: &str = "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}";
-        const USER: &str = "/users/{user}/teamwork/installedApps";
-        const USER_ONE: &str = "/users/{user}/teamwork/installedApps/{installation}";
-        const CHAT: &str = "/chats/{chat}/installedApps";
-        const CHAT_ONE: &str = "/chats/{chat}/installedApps/{installation}";
-        const TEAM: &str = "/teams/{team}/installedApps";
-        const TEAM_ONE: &str = "/teams/{team}/installedApps/{installation}";
-        match self {
-            ListTeamsApps => ("GET", "/appCatalogs/teamsApps"),
-            PublishTeamsApp => ("POST", "/appCatalogs/teamsApps"),
-            GetTeamsApp => ("GET", APP),
-            DeleteTeamsApp => ("DELETE", APP),
-            ListAppDefinitions => ("GET", "/appCatalogs/teamsApps/{app_id}/appDefinitions"),
-            UpdateTeamsApp => ("POST", "/appCatalogs/teamsApps/{app_id}/appDefinitions"),
-            GetAppDefinition => ("GET", DEF),
-            ReviewAppDefinition => ("PATCH", DEF),
-            DeleteAppDefinition => ("DELETE", DEF),
-            GetTeamworkBot => {
-                ("GET", "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/bot")
-            }
-            ListUserInstalledApps => ("GET", USER),
-            InstallAppForUser => ("POST", USER),
-            GetUserInstalledApp => ("GET", USER_ONE),
-            UninstallAppForUser => ("DELETE", USER_ONE),
-            UpgradeAppForUser => {
-                ("POST", "/users/{user}/teamwork/installedApps/{installation}/upgrade")
-            }
-            GetUserInstalledAppChat => {
-                ("GET", "/users/{user}/teamwork/installedApps/{installation}/chat")
-            }
-            ListChatInstalledApps => ("GET", CHAT),
-            InstallAppInChat => ("POST", CHAT),
-            GetChatInstalledApp => ("GET", CHAT_ONE),
-            UninstallAppInChat => ("DELETE", CHAT_ONE),
-            UpgradeAppInChat => ("POST", "/chats/{chat}/installedApps/{installation}/upgrade"),
-            ListTeamInstalledApps => ("GET", TEAM),
-            InstallAppInTeam => ("POST", TEAM),
-            GetTeamInstalledApp => ("GET", TEAM_ONE),
-            UninstallAppInTeam => ("DELETE", TEAM_ONE),
-            UpgradeAppInTeam => ("POST", "/teams/{team}/installedApps/{installation}/upgrade"),
-        }
-    }
-
-    /// The operation a method and route invoke (the route with or without the version prefix).
-    pub fn from_route(method: &str, route: &str) -> Option<Operation> {
-        let route =
-            route.strip_prefix("/v1.0").or_else(|| route.strip_prefix("/beta")).unwrap_or(route);
-        Operation::ALL.iter().copied().find(|op| {
-            let (m, r) = op.route();
-            m.eq_ignore_ascii_case(method) && r == route
-        })
-    }
-
-    /// Accepted delegated permissions (`scp`), in documented order.
-    pub fn delegated(self) -> &'static [Grant] {
-        match self {
-            ListTeamsApps | GetTeamsApp | ListAppDefinitions | GetAppDefinition => CATALOG_READ_D,
-            GetTeamworkBot => BOT_D,
-            PublishTeamsApp | UpdateTeamsApp | DeleteAppDefinition => CATALOG_WRITE_D,
-            ReviewAppDefinition => REVIEW_D,
-            DeleteTeamsApp => DELETE_APP_D,
-            ListUserInstalledApps | GetUserInstalledApp => USER_READ_D,
-            GetUserInstalledAppChat => USER_CHAT_D,
-            InstallAppForUser | UpgradeAppForUser => USER_WRITE_D,
-            UninstallAppForUser => USER_DELETE_D,
-            ListChatInstalledApps | GetChatInstalledApp => CHAT_READ_D,
-            InstallAppInChat | UpgradeAppInChat => CHAT_WRITE_D,
-            UninstallAppInChat => CHAT_DELETE_D,
-            ListTeamInstalledApps => TEAM_LIST_D,
-            GetTeamInstalledApp => TEAM_GET_D,
-            InstallAppInTeam => TEAM_INSTALL_D,
-            UpgradeAppInTeam => TEAM_WRITE_D,
-            UninstallAppInTeam => TEAM_DELETE_D,
-        }
-    }
-
-    /// Accepted application permissions (`roles`), in documented order. Empty: application
-    /// context is not supported (publish, update, review, delete).
-    pub fn application(self) -> &'static [Grant] {
-        match self {
-            ListTeamsApps | GetTeamsApp | ListAppDefinitions | GetAppDefinition
-            | GetTeamworkBot => CATALOG_READ_A,
-            PublishTeamsApp | UpdateTeamsApp | DeleteAppDefinition | ReviewAppDefinition
-            | DeleteTeamsApp => NONE,
-            ListUserInstalledApps => USER_LIST_A,
-            GetUserInstalledApp => USER_READ_A,
-            GetUserInstalledAppChat => USER_CHAT_A,
-            InstallAppForUser | UpgradeAppForUser => USER_WRITE_A,
-            UninstallAppForUser => USER_DELETE_A,
-            ListChatInstalledApps | GetChatInstalledApp => CHAT_READ_A,
-            InstallAppInChat | UpgradeAppInChat => CHAT_WRITE_A,
-            UninstallAppInChat => CHAT_DELETE_A,
-            ListTeamInstalledApps | GetTeamInstalledApp => TEAM_READ_A,
-            InstallAppInTeam | UpgradeAppInTeam => TEAM_WRITE_A,
-            UninstallAppInTeam => TEAM_DELETE_A,
-        }
-    }
-
     pub fn grants_for(self, principal: &Principal) -> &'static [Grant] {
         if principal.is_delegated() {
             self.delegated()
@@ -477,7 +34,7 @@ fn cell(g: &Grant) -> String {
 pub fn markdown() -> String {
     let mut out = String::from(
         "# Permissions: what each operation accepts\n\n\
-         Generated from `crates/core/src/permissions.rs` by `teamsapps permissions`; a test fails \
+         Generated from the operation table (`crates/core/src/operations.rs`) by `teamsapps permissions`; a test fails \
          when this file and the code disagree. Spec: sections 3, 4 and 5 of \
          `shared/spec/graph-teams-apps.md`.\n\n\
          Each operation accepts any one of the permissions listed, in the order Graph's documentation \
@@ -505,8 +62,8 @@ pub fn markdown() -> String {
          | Operation | Method and path | Delegated (`scp`) | Application (`roles`) |\n\
          |---|---|---|---|\n",
     );
-    for &op in Operation::ALL {
-        let (method, path) = op.route();
+    for row in crate::operations::OPERATIONS {
+        let (op, method, path) = (row.op, row.method, row.routes[0]);
         let list = |grants: &[Grant]| {
             if grants.is_empty() {
                 "not supported (403 `AccessDenied`)".to_string()
@@ -596,8 +153,43 @@ impl Cloud {
 /// What the caller may do in one operation: the accepted grants its token holds.
 #[derive(Debug, Clone)]
 pub struct Access {
-    pub operation: Operation,
-    pub held: Vec<Grant>,
+    operation: Operation,
+    held: Vec<Grant>,
+}
+
+/// A caller allowed to call one operation: made only by [`authorize`], taken by every use case.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    principal: Principal,
+    access: Access,
+}
+
+impl Authorized {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    pub fn operation(&self) -> Operation {
+        self.access.operation
+    }
+
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The caller, when this authorization is for one of `ops`: a use case handed the
+    /// authorization of another operation is a bug (500), never a way around a check.
+    pub fn principal_for(&self, ops: &[Operation]) -> CoreResult<&Principal> {
+        if ops.contains(&self.access.operation) {
+            Ok(&self.principal)
+        } else {
+            Err(CoreError::Internal(format!(
+                "{} was authorized, but {} was called",
+                self.access.operation.name(),
+                ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(" or ")
+            )))
+        }
+    }
 }
 
 /// The facts about a target app that decide whether a grant reaches it.
@@ -610,6 +202,15 @@ pub struct TargetFacts {
 }
 
 impl Access {
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// The accepted grants the token holds, in documented order.
+    pub fn held(&self) -> &[Grant] {
+        &self.held
+    }
+
     /// The caller holds a grant for this operation that reaches `target` (the `resource_rsc`
     /// closure says whether an RSC grant was consented to the caller in this resource; it is
     /// called only when such a grant is held).
@@ -664,7 +265,7 @@ impl Access {
 }
 
 /// Step 2 of the check order (spec 5.7): the token must hold one of the accepted permissions.
-pub fn authorize(operation: Operation, principal: &Principal) -> CoreResult<Access> {
+pub fn authorize(operation: Operation, principal: Principal) -> CoreResult<Authorized> {
     if principal.personal_account {
         // "Personal Microsoft account: Not supported" in every table (spec 4.1, E26).
         return Err(crate::error::denied(
@@ -674,7 +275,7 @@ pub fn authorize(operation: Operation, principal: &Principal) -> CoreResult<Acce
             &principal.permissions,
         ));
     }
-    let accepted = operation.grants_for(principal);
+    let accepted = operation.grants_for(&principal);
     if accepted.is_empty() {
         // Application context is not supported here: observed answer (spec E16).
         return Err(CoreError::Denied {
@@ -694,7 +295,7 @@ pub fn authorize(operation: Operation, principal: &Principal) -> CoreResult<Acce
             held: principal.permissions.clone(),
         });
     }
-    Ok(Access { operation, held })
+    Ok(Authorized { principal, access: Access { operation, held } })
 }
 
 #[cfg(test)]
@@ -726,11 +327,11 @@ mod tests {
             for delegated in [true, false] {
                 let list = if delegated { op.delegated() } else { op.application() };
                 for grant in list {
-                    let access = authorize(op, &principal(delegated, &[grant.permission]))
+                    let access = authorize(op, principal(delegated, &[grant.permission]))
                         .unwrap_or_else(|e| panic!("{op:?} refused {}: {e:?}", grant.permission));
-                    assert_eq!(access.held, vec![*grant]);
+                    assert_eq!(access.access().held(), &[*grant]);
                 }
-                let err = authorize(op, &principal(delegated, &["User.Read"])).unwrap_err();
+                let err = authorize(op, principal(delegated, &["User.Read"])).unwrap_err();
                 match (list.is_empty(), err) {
                     (true, CoreError::Denied { access_denied: true, .. }) => {}
                     (false, CoreError::MissingPermission { delegated: d, accepted, held }) => {
@@ -748,12 +349,12 @@ mod tests {
     fn app_permissions_do_not_work_in_delegated_tokens_and_vice_versa() {
         let err = authorize(
             ListUserInstalledApps,
-            &principal(true, &["TeamsAppInstallation.ReadForUser.All"]),
+            principal(true, &["TeamsAppInstallation.ReadForUser.All"]),
         );
         assert!(err.is_err());
         let err = authorize(
             ListUserInstalledApps,
-            &principal(false, &["TeamsAppInstallation.ReadForUser"]),
+            principal(false, &["TeamsAppInstallation.ReadForUser"]),
         );
         assert!(err.is_err());
     }
@@ -761,7 +362,7 @@ mod tests {
     #[test]
     fn reach_and_consent_follow_the_matrix() {
         let p = principal(false, &["TeamsAppInstallation.ReadWriteSelfForChat.All"]);
-        let access = authorize(UpgradeAppInChat, &p).unwrap();
+        let access = authorize(UpgradeAppInChat, p).unwrap().access().clone();
         let own = TargetFacts { is_own_app: true, is_selected: false };
         let foreign = TargetFacts::default();
         assert!(access.reaches(own, &|_| false));
@@ -769,24 +370,24 @@ mod tests {
         assert!(!access.may_consent(own), "ReadWriteSelf cannot consent");
 
         let p = principal(false, &["TeamsAppInstallation.ReadWriteAndConsentSelfForChat.All"]);
-        let access = authorize(UpgradeAppInChat, &p).unwrap();
+        let access = authorize(UpgradeAppInChat, p).unwrap().access().clone();
         assert!(access.may_consent(own));
         assert!(!access.may_consent(foreign));
 
         let p = principal(false, &["TeamsAppInstallation.ManageSelectedForTeam.All"]);
-        let access = authorize(UpgradeAppInTeam, &p).unwrap();
+        let access = authorize(UpgradeAppInTeam, p).unwrap().access().clone();
         let selected = TargetFacts { is_own_app: false, is_selected: true };
         assert!(access.may_consent(selected));
         assert!(!access.reaches(foreign, &|_| false));
 
         let p = principal(false, &["Chat.Manage.Chat"]);
-        let access = authorize(InstallAppInChat, &p).unwrap();
+        let access = authorize(InstallAppInChat, p).unwrap().access().clone();
         assert!(access.reaches(foreign, &|perm| perm == "Chat.Manage.Chat"));
         assert!(!access.reaches(foreign, &|_| false));
         assert!(!access.may_consent(foreign));
 
         let p = principal(false, &["TeamsAppInstallation.ReadWriteForTeam.All"]);
-        let access = authorize(UpgradeAppInTeam, &p).unwrap();
+        let access = authorize(UpgradeAppInTeam, p).unwrap().access().clone();
         assert!(access.reaches(foreign, &|_| false));
         assert!(!access.may_consent(foreign), "ReadWrite cannot consent");
     }
@@ -816,18 +417,8 @@ mod tests {
     }
 
     #[test]
-    fn routes_map_back_to_their_operations() {
-        for &op in Operation::ALL {
-            let (m, r) = op.route();
-            assert_eq!(Operation::from_route(m, &format!("/v1.0{r}")), Some(op));
-            assert_eq!(Operation::from_route(m, &format!("/beta{r}")), Some(op));
-        }
-        assert_eq!(Operation::from_route("PUT", "/v1.0/appCatalogs/teamsApps"), None);
-    }
-
-    #[test]
     fn observed_delete_message_lists_exactly_the_observed_permissions() {
-        let err = authorize(DeleteTeamsApp, &principal(true, &["AppCatalog.Submit"])).unwrap_err();
+        let err = authorize(DeleteTeamsApp, principal(true, &["AppCatalog.Submit"])).unwrap_err();
         match err {
             CoreError::MissingPermission { accepted, .. } => {
                 assert_eq!(accepted.join(", "), "AppCatalog.ReadWrite.All, Directory.ReadWrite.All")

@@ -1,16 +1,12 @@
 //! OpenID Connect discovery, the JWKS and home realm discovery, in the identity platform's shapes.
 //! URLs in these documents point back at this server: scheme and host come from the request.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Uri};
 use serde_json::{json, Value};
 use teamsapps_core::model::Tenant;
 use teamsapps_core::{Store, StoreError};
 
-use super::token::{error_response, AadError};
-use super::token_issuer;
-use crate::state::AppState;
+use super::authority::token_issuer;
 
 /// The scheme clients reach this server with: `X-Forwarded-Proto` when a proxy (or the TLS
 /// listener, which may simply set that header) says `https`/`http`, else the request URI's own
@@ -51,10 +47,7 @@ pub fn base_url(headers: &HeaderMap, uri: &Uri) -> String {
 }
 
 /// The tenant named by a path segment: its id as stored, or lowercased.
-pub(super) async fn find_tenant(
-    store: &dyn Store,
-    segment: &str,
-) -> Result<Option<Tenant>, StoreError> {
+pub async fn find_tenant(store: &dyn Store, segment: &str) -> Result<Option<Tenant>, StoreError> {
     if segment.is_empty() {
         return Ok(None);
     }
@@ -133,100 +126,4 @@ pub fn openid_configuration_v1_document(base: &str, tenant_id: &str) -> Value {
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
     })
-}
-
-/// A discovery document: cacheable, readable cross-origin (browser clients fetch it).
-fn document_response(body: &Value) -> Response {
-    let mut res = (StatusCode::OK, body.to_string()).into_response();
-    let h = res.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
-    h.insert("cache-control", HeaderValue::from_static("max-age=86400, private"));
-    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    res
-}
-
-/// Resolves the tenant of a discovery request, or the 400 AADSTS90002 response.
-async fn tenant_or_error(
-    state: &AppState,
-    tenant: &str,
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<Tenant, Response> {
-    match find_tenant(state.store.as_ref(), tenant).await {
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => {
-            Err(error_response(&AadError::tenant_not_found(tenant, "invalid_tenant"), headers, uri))
-        }
-        Err(e) => {
-            tracing::error!(error = ?e, "storage failure in discovery");
-            Err(error_response(&AadError::server_error(), headers, uri))
-        }
-    }
-}
-
-pub(super) async fn openid_configuration_v2(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    match tenant_or_error(&state, &tenant, &headers, &uri).await {
-        Ok(t) => {
-            document_response(&openid_configuration_v2_document(&base_url(&headers, &uri), &t.id))
-        }
-        Err(res) => res,
-    }
-}
-
-pub(super) async fn openid_configuration_v1(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    match tenant_or_error(&state, &tenant, &headers, &uri).await {
-        Ok(t) => {
-            document_response(&openid_configuration_v1_document(&base_url(&headers, &uri), &t.id))
-        }
-        Err(res) => res,
-    }
-}
-
-pub(super) async fn keys_v2(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    match tenant_or_error(&state, &tenant, &headers, &uri).await {
-        Ok(t) => {
-            let issuer = format!("{}/{}/v2.0", base_url(&headers, &uri), t.id);
-            document_response(&state.identity.jwks_with_issuer(&issuer))
-        }
-        Err(res) => res,
-    }
-}
-
-pub(super) async fn keys_v1(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    match tenant_or_error(&state, &tenant, &headers, &uri).await {
-        Ok(t) => document_response(&state.identity.jwks_with_issuer(&token_issuer(&t.id))),
-        Err(res) => res,
-    }
-}
-
-/// Home realm discovery (MSAL calls it before the password grant): every account is managed.
-pub(super) async fn user_realm(Path(username): Path<String>) -> Response {
-    let domain = username.rsplit_once('@').map(|(_, d)| d).unwrap_or("").to_string();
-    document_response(&json!({
-        "ver": "1.0",
-        "account_type": "Managed",
-        "domain_name": domain,
-        "cloud_instance_name": "microsoftonline.com",
-        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
-    }))
 }

@@ -20,8 +20,11 @@ use teamsapps_core::principal::PrincipalKind;
 use teamsapps_core::store::{Seed, StoreResult, Transition, UpgradeOutcome};
 use teamsapps_core::{CoreError, Store};
 
-use super::discovery::openid_configuration_v2_document;
 use super::*;
+use crate::identity::discovery::openid_configuration_v2_document;
+use crate::identity::{
+    base_url, endpoints, request_scheme, token_response, AadError, TokenSuccess,
+};
 
 const TENANT: &str = "2f1a6c2e-0000-4000-8000-000000000001";
 const APP_ID: &str = "11111111-1111-4111-8111-111111111111";
@@ -1199,18 +1202,13 @@ fn identity_openid_configuration_document() {
 
 // --- HTTP framing through the router ------------------------------------------------------
 
-fn app_state(s: MemStore, id: Identity) -> crate::state::AppState {
-    crate::state::AppState {
-        store: std::sync::Arc::new(s),
-        identity: std::sync::Arc::new(id),
-        config: std::sync::Arc::new(crate::state::Config::default()),
-        controls: std::sync::Arc::default(),
-    }
+fn app_state(s: MemStore, id: Identity) -> Endpoints {
+    Endpoints { store: std::sync::Arc::new(s), identity: std::sync::Arc::new(id) }
 }
 
-async fn call(state: crate::state::AppState, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+async fn call(state: Endpoints, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
     use tower::ServiceExt;
-    let res = router().with_state(state).oneshot(req).await.unwrap();
+    let res = endpoints(state.identity, state.store).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();

@@ -2,8 +2,6 @@
 //! identity platform's success and error shapes (AADSTS codes). The logic is the plain async
 //! function [`token_response`]; the axum handler only adds HTTP framing.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -14,12 +12,11 @@ use sha2::{Digest, Sha256};
 use teamsapps_core::model::{Application, Tenant};
 use teamsapps_core::{Store, StoreError};
 
-use super::discovery::{base_url, find_tenant};
-use super::{
+use super::authority::{
     pairwise_subject, random_uti, unix_now, AccessClaims, Identity, GRAPH_APP_ID, GRAPH_AUDIENCE,
     TOKEN_LIFETIME_SECS,
 };
-use crate::state::AppState;
+use super::discovery::{base_url, find_tenant};
 
 /// Scopes of OpenID Connect itself: accepted in delegated flows, never put in `scp`.
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -644,12 +641,12 @@ async fn password(
 
 /// The client's `client-request-id` when it is a GUID (the identity platform echoes it as the
 /// correlation id).
-fn client_request_id(headers: &HeaderMap) -> Option<String> {
+pub(super) fn client_request_id(headers: &HeaderMap) -> Option<String> {
     let v = headers.get("client-request-id")?.to_str().ok()?.trim();
     uuid::Uuid::parse_str(v).ok().map(|u| u.to_string())
 }
 
-fn json_response(
+pub(super) fn json_response(
     status: StatusCode,
     body: String,
     trace_id: &str,
@@ -670,7 +667,7 @@ fn json_response(
 }
 
 /// Renders an identity-platform error (also used by the discovery endpoints).
-pub(super) fn error_response(err: &AadError, headers: &HeaderMap, uri: &Uri) -> Response {
+pub fn error_response(err: &AadError, headers: &HeaderMap, uri: &Uri) -> Response {
     let trace_id = uuid::Uuid::new_v4().to_string();
     let correlation_id =
         client_request_id(headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -678,27 +675,4 @@ pub(super) fn error_response(err: &AadError, headers: &HeaderMap, uri: &Uri) -> 
         code = err.code, %trace_id, "identity request refused");
     let body = err.body(&base_url(headers, uri), &trace_id, &correlation_id, chrono::Utc::now());
     json_response(err.status, body.to_string(), &trace_id, &correlation_id)
-}
-
-pub(super) async fn token_endpoint(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let base = base_url(&headers, &uri);
-    let outcome =
-        token_response(&state.identity, state.store.as_ref(), &base, &tenant, &headers, &body)
-            .await;
-    match outcome {
-        Ok(success) => {
-            let trace_id = uuid::Uuid::new_v4().to_string();
-            let correlation_id =
-                client_request_id(&headers).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let body = serde_json::to_string(&success).unwrap_or_default();
-            json_response(StatusCode::OK, body, &trace_id, &correlation_id)
-        }
-        Err(err) => error_response(&err, &headers, &uri),
-    }
 }

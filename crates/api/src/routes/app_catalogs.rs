@@ -5,63 +5,23 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use axum::Extension;
 use serde_json::Value;
 use teamsapps_core::catalog::{self, definition_id, PublishOptions};
 use teamsapps_core::model::PublishingState;
-use teamsapps_core::permissions::Operation;
 use teamsapps_wire::metadata;
 use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
 
-use super::response::{base_url, by_id, by_version, entity, json_response, Page};
-use super::Table;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{query_error, ApiError, ApiResult};
 use crate::extract::{body_bytes, json_body, zip_body, Auth, RawQuery};
+use crate::response::{base_url, by_id, by_version, entity, json_response, Page};
 use crate::state::AppState;
 use crate::views;
 
-pub fn routes() -> Table {
-    use axum::http::Method;
-    const APP: &str = "/appCatalogs/teamsApps/{app_id}";
-    const DEFS: &str = "/appCatalogs/teamsApps/{app_id}/appDefinitions";
-    const DEF: &str = "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}";
-    Table::default()
-        .op(Method::GET, "/appCatalogs/teamsApps", list_teams_apps)
-        .op(Method::POST, "/appCatalogs/teamsApps", publish_teams_app)
-        .op(Method::GET, APP, get_teams_app)
-        .op(Method::DELETE, APP, delete_teams_app)
-        .op(Method::GET, DEFS, list_app_definitions)
-        .op(Method::POST, DEFS, update_teams_app)
-        .op(Method::GET, DEF, get_app_definition)
-        .op(Method::PATCH, DEF, review_app_definition)
-        .op(Method::DELETE, DEF, delete_app_definition)
-        .op(
-            Method::GET,
-            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/bot",
-            get_teamwork_bot,
-        )
-        .unlisted(
-            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon",
-            any(icons_not_implemented),
-        )
-        .unlisted(
-            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/outlineIcon",
-            any(icons_not_implemented),
-        )
-        .unlisted(
-            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/{*rest}",
-            any(icons_not_implemented),
-        )
-}
-
-async fn icons_not_implemented() -> ApiError {
-    super::not_implemented("app icons (colorIcon, outlineIcon, hostedContent)")
-}
-
-pub(crate) fn query_error(e: teamsapps_wire::query::QueryError) -> ApiError {
-    ApiError::bad_request(e.to_string())
+/// The icons and other parts of a definition that are not served yet.
+pub async fn icons_not_implemented() -> ApiError {
+    ApiError::not_implemented("app icons (colorIcon, outlineIcon, hostedContent)")
 }
 
 fn bool_param(raw: &str, name: &str) -> ApiResult<bool> {
@@ -100,17 +60,17 @@ fn annotate_nested(v: ApiVersion, query: &ODataQuery, app_id: &str, shaped: &mut
 }
 
 /// GET /appCatalogs/teamsApps — https://learn.microsoft.com/graph/api/appcatalogs-list-teamsapps
-async fn list_teams_apps(
+pub async fn list_teams_apps(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let ty = metadata::teams_app(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
-    let apps = catalog::list_apps(s.store.as_ref(), &p).await?;
+    let apps = catalog::list_apps(s.store.as_ref(), &auth).await?;
     let mut items = Vec::new();
     for app in &apps {
         let full = views::teams_app(app, v);
@@ -133,16 +93,16 @@ async fn list_teams_apps(
 }
 
 /// GET /appCatalogs/teamsApps/{id}
-async fn get_teams_app(
+pub async fn get_teams_app(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     Path(app_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let ty = metadata::teams_app(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
-    let app = catalog::get_app(s.store.as_ref(), &p, Operation::GetTeamsApp, &app_id).await?;
+    let app = catalog::get_app(s.store.as_ref(), &auth, &app_id).await?;
     let mut shaped = query.shape(views::teams_app(&app, v), ty, v);
     annotate_nested(v, &query, &app.app.id, &mut shaped);
     let context = v.context(&format!("appCatalogs/teamsApps{}/$entity", query.context_suffix()));
@@ -150,23 +110,21 @@ async fn get_teams_app(
 }
 
 /// POST /appCatalogs/teamsApps — https://learn.microsoft.com/graph/api/teamsapp-publish
-async fn publish_teams_app(
+pub async fn publish_teams_app(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let requires_review = bool_param(&raw, "requiresReview")?;
     let body = body_bytes(body)?;
-    // Permission first (spec 5.7), then the body.
-    teamsapps_core::permissions::authorize(Operation::PublishTeamsApp, &p)?;
     let package = zip_body(&headers, &body, s.config.max_package_bytes)?;
     let options =
         PublishOptions { requires_review, unique_client_app_id: s.config.unique_client_app_id };
     let app =
-        catalog::publish_app(s.store.as_ref(), &p, package, options, chrono::Utc::now()).await?;
+        catalog::publish_app(s.store.as_ref(), &auth, package, options, chrono::Utc::now()).await?;
     let ty = metadata::teams_app(v);
     let shaped = ODataQuery::default().shape(views::teams_app(&app, v), ty, v);
     let location =
@@ -182,10 +140,10 @@ async fn publish_teams_app(
 }
 
 /// GET /appCatalogs/teamsApps/{id}/appDefinitions
-async fn list_app_definitions(
+pub async fn list_app_definitions(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     Path(app_id): Path<String>,
@@ -193,8 +151,7 @@ async fn list_app_definitions(
 ) -> ApiResult<Response> {
     let ty = metadata::teams_app_definition(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
-    let app =
-        catalog::get_app(s.store.as_ref(), &p, Operation::ListAppDefinitions, &app_id).await?;
+    let app = catalog::get_app(s.store.as_ref(), &auth, &app_id).await?;
     let items = app
         .definitions
         .iter()
@@ -220,23 +177,16 @@ async fn list_app_definitions(
 }
 
 /// GET /appCatalogs/teamsApps/{id}/appDefinitions/{definitionId}
-async fn get_app_definition(
+pub async fn get_app_definition(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     Path((app_id, def_id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let ty = metadata::teams_app_definition(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
-    let (app, def) = catalog::get_definition(
-        s.store.as_ref(),
-        &p,
-        Operation::GetAppDefinition,
-        &app_id,
-        &def_id,
-    )
-    .await?;
+    let (app, def) = catalog::get_definition(s.store.as_ref(), &auth, &app_id, &def_id).await?;
     let shaped = query.shape(views::definition(&app, &def, v), ty, v);
     let context = v.context(&format!(
         "appCatalogs/teamsApps('{}')/appDefinitions{}/$entity",
@@ -247,10 +197,10 @@ async fn get_app_definition(
 }
 
 /// POST /appCatalogs/teamsApps/{id}/appDefinitions — https://learn.microsoft.com/graph/api/teamsapp-update
-async fn update_teams_app(
+pub async fn update_teams_app(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     headers: HeaderMap,
     Path(app_id): Path<String>,
     RawQuery(raw): RawQuery,
@@ -258,19 +208,18 @@ async fn update_teams_app(
 ) -> ApiResult<Response> {
     let requires_review = bool_param(&raw, "requiresReview")?;
     let body = body_bytes(body)?;
-    teamsapps_core::permissions::authorize(Operation::UpdateTeamsApp, &p)?;
     let package = zip_body(&headers, &body, s.config.max_package_bytes)?;
     let options =
         PublishOptions { requires_review, unique_client_app_id: s.config.unique_client_app_id };
     let def =
-        catalog::update_app(s.store.as_ref(), &p, &app_id, package, options, chrono::Utc::now())
+        catalog::update_app(s.store.as_ref(), &auth, &app_id, package, options, chrono::Utc::now())
             .await?;
     if def.publishing_state == PublishingState::Published {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let app = s
         .store
-        .get_app(&p.tenant_id, &app_id)
+        .get_app(&auth.principal().tenant_id, &app_id)
         .await
         .map_err(teamsapps_core::CoreError::from)?
         .ok_or_else(|| {
@@ -298,16 +247,15 @@ async fn update_teams_app(
 
 /// PATCH /appCatalogs/teamsApps/{id}/appDefinitions/{definitionId}: approve or reject a
 /// submission (teamsapp-publish, example 3).
-async fn review_app_definition(
+pub async fn review_app_definition(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     headers: HeaderMap,
     Path((app_id, def_id)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body_bytes(body)?;
-    teamsapps_core::permissions::authorize(Operation::ReviewAppDefinition, &p)?;
     let value = json_body(&headers, &body, s.config.max_json_bytes)?
         .ok_or_else(|| ApiError::bad_request("The request body is missing; send {\"publishingState\": \"published\"} or \"rejected\"."))?;
     let obj = value
@@ -339,7 +287,7 @@ async fn review_app_definition(
         .filter(|h| h != "*");
     let (app, def) = catalog::review_definition(
         s.store.as_ref(),
-        &p,
+        &auth,
         &app_id,
         &def_id,
         if_match.as_deref(),
@@ -355,36 +303,36 @@ async fn review_app_definition(
 }
 
 /// DELETE /appCatalogs/teamsApps/{id} — https://learn.microsoft.com/graph/api/teamsapp-delete
-async fn delete_teams_app(
+pub async fn delete_teams_app(
     State(s): State<AppState>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     Path(app_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    catalog::delete_app(s.store.as_ref(), &p, &app_id).await?;
+    catalog::delete_app(s.store.as_ref(), &auth, &app_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// DELETE /appCatalogs/teamsApps/{id}/appDefinitions/{definitionId}: cancel a submission.
-async fn delete_app_definition(
+pub async fn delete_app_definition(
     State(s): State<AppState>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     Path((app_id, def_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    catalog::delete_definition(s.store.as_ref(), &p, &app_id, &def_id).await?;
+    catalog::delete_definition(s.store.as_ref(), &auth, &app_id, &def_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// GET …/appDefinitions/{definitionId}/bot — https://learn.microsoft.com/graph/api/teamworkbot-get
-async fn get_teamwork_bot(
+pub async fn get_teamwork_bot(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     Path((app_id, def_id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let ty = metadata::teamwork_bot(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
-    let bot_id = catalog::get_bot(s.store.as_ref(), &p, &app_id, &def_id).await?;
+    let bot_id = catalog::get_bot(s.store.as_ref(), &auth, &app_id, &def_id).await?;
     let mut shaped = query.shape(serde_json::json!({ "id": bot_id }), ty, v);
     if let Some(obj) = shaped.as_object_mut() {
         obj.insert("@odata.type".into(), Value::String("#microsoft.graph.teamworkBot".into()));

@@ -1,5 +1,6 @@
 //! Installations in the user's personal scope, chats and teams (spec section 4). Each Graph
-//! operation has its own handler, named after it; the three scopes share the bodies below.
+//! operation has its own handler, named after it; the three scopes share the bodies below
+//! (`list`, `get_one`, `install`, `upgrade`, `uninstall`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -9,65 +10,23 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use teamsapps_core::installations::{self, ScopePath, Upgraded};
-use teamsapps_core::permissions::{authorize, Operation};
+use teamsapps_core::permissions::Authorized;
 use teamsapps_wire::metadata::{self, EntityType};
 use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
 
-use super::app_catalogs::query_error;
-use super::response::{by_id, entity, json_response, Page};
-use super::Table;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{query_error, ApiError, ApiResult};
 use crate::extract::{body_bytes, install_body, json_body, upgrade_body, Auth, RawQuery};
+use crate::response::{by_id, entity, json_response, Page};
 use crate::state::{AppState, UpgradeWhenCurrent};
 use crate::views;
-
-pub fn routes() -> Table {
-    use axum::http::Method;
-    const USER: &str = "/users/{user}/teamwork/installedApps";
-    const USER_ONE: &str = "/users/{user}/teamwork/installedApps/{installation}";
-    const CHAT: &str = "/chats/{chat}/installedApps";
-    const CHAT_ONE: &str = "/chats/{chat}/installedApps/{installation}";
-    const TEAM: &str = "/teams/{team}/installedApps";
-    const TEAM_ONE: &str = "/teams/{team}/installedApps/{installation}";
-    Table::default()
-        .op(Method::GET, USER, list_user_installed_apps)
-        .op(Method::POST, USER, install_app_for_user)
-        .op(Method::GET, USER_ONE, get_user_installed_app)
-        .op(Method::DELETE, USER_ONE, uninstall_app_for_user)
-        .op(
-            Method::POST,
-            "/users/{user}/teamwork/installedApps/{installation}/upgrade",
-            upgrade_app_for_user,
-        )
-        .op(
-            Method::GET,
-            "/users/{user}/teamwork/installedApps/{installation}/chat",
-            get_user_installed_app_chat,
-        )
-        .op(Method::GET, CHAT, list_chat_installed_apps)
-        .op(Method::POST, CHAT, install_app_in_chat)
-        .op(Method::GET, CHAT_ONE, get_chat_installed_app)
-        .op(Method::DELETE, CHAT_ONE, uninstall_app_in_chat)
-        .op(Method::POST, "/chats/{chat}/installedApps/{installation}/upgrade", upgrade_app_in_chat)
-        .op(Method::GET, TEAM, list_team_installed_apps)
-        .op(Method::POST, TEAM, install_app_in_team)
-        .op(Method::GET, TEAM_ONE, get_team_installed_app)
-        .op(Method::DELETE, TEAM_ONE, uninstall_app_in_team)
-        .op(Method::POST, "/teams/{team}/installedApps/{installation}/upgrade", upgrade_app_in_team)
-}
 
 /// Chat ids in `@odata.context` are percent-encoded (`19%3A…%40thread.v2`).
 const CONTEXT_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
 
-/// The operations and names of one scope.
+/// What differs between the three scopes.
 struct Scope {
     path: ScopePath,
-    list: Operation,
-    get: Operation,
-    install: Operation,
-    upgrade: Operation,
-    uninstall: Operation,
     /// `users('…')/teamwork/installedApps` and the like.
     context: String,
     ty: fn(ApiVersion) -> &'static EntityType,
@@ -81,11 +40,6 @@ fn user(id: String) -> Scope {
     Scope {
         context: format!("users('{id}')/teamwork/installedApps"),
         path: ScopePath::User(id),
-        list: Operation::ListUserInstalledApps,
-        get: Operation::GetUserInstalledApp,
-        install: Operation::InstallAppForUser,
-        upgrade: Operation::UpgradeAppForUser,
-        uninstall: Operation::UninstallAppForUser,
         ty: metadata::user_installation,
         always_count: false,
         install_status: StatusCode::CREATED,
@@ -96,11 +50,6 @@ fn chat(id: String) -> Scope {
     Scope {
         context: format!("chats('{}')/installedApps", utf8_percent_encode(&id, CONTEXT_ENCODE)),
         path: ScopePath::Chat(id),
-        list: Operation::ListChatInstalledApps,
-        get: Operation::GetChatInstalledApp,
-        install: Operation::InstallAppInChat,
-        upgrade: Operation::UpgradeAppInChat,
-        uninstall: Operation::UninstallAppInChat,
         ty: metadata::installation,
         always_count: false,
         install_status: StatusCode::CREATED,
@@ -111,21 +60,17 @@ fn team(id: String) -> Scope {
     Scope {
         context: format!("teams('{id}')/installedApps"),
         path: ScopePath::Team(id),
-        list: Operation::ListTeamInstalledApps,
-        get: Operation::GetTeamInstalledApp,
-        install: Operation::InstallAppInTeam,
-        upgrade: Operation::UpgradeAppInTeam,
-        uninstall: Operation::UninstallAppInTeam,
         ty: metadata::installation,
         always_count: true,
         install_status: StatusCode::OK,
     }
 }
 
+/// One authorized call: the node, the API version and the caller.
 struct Call {
     s: AppState,
     v: ApiVersion,
-    p: teamsapps_core::principal::Principal,
+    auth: Authorized,
 }
 
 async fn list(
@@ -138,8 +83,7 @@ async fn list(
     let ty = (scope.ty)(c.v);
     let query = ODataQuery::parse(raw, ty, c.v).map_err(query_error)?;
     let found =
-        installations::list_installed_apps(c.s.store.as_ref(), &c.p, scope.list, &scope.path)
-            .await?;
+        installations::list_installed_apps(c.s.store.as_ref(), &c.auth, &scope.path).await?;
     let navs = views::Navigations::of(&query);
     let items = found
         .iter()
@@ -163,14 +107,9 @@ async fn list(
 async fn get_one(c: Call, scope: Scope, installation: &str, raw: &str) -> ApiResult<Response> {
     let ty = (scope.ty)(c.v);
     let query = ODataQuery::parse(raw, ty, c.v).map_err(query_error)?;
-    let found = installations::get_installed_app(
-        c.s.store.as_ref(),
-        &c.p,
-        scope.get,
-        &scope.path,
-        installation,
-    )
-    .await?;
+    let found =
+        installations::get_installed_app(c.s.store.as_ref(), &c.auth, &scope.path, installation)
+            .await?;
     let full = views::installation_with(&found, c.v, views::Navigations::of(&query));
     let shaped = query.shape(full, ty, c.v);
     let context =
@@ -185,12 +124,10 @@ async fn install(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body_bytes(body)?;
-    authorize(scope.install, &c.p)?;
     let parsed = install_body(json_body(&headers, &body, c.s.config.max_json_bytes)?)?;
     installations::install_app(
         c.s.store.as_ref(),
-        &c.p,
-        scope.install,
+        &c.auth,
         &scope.path,
         &parsed.app_id,
         parsed.consented.as_deref(),
@@ -207,12 +144,10 @@ async fn upgrade(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<StatusCode> {
     let body = body_bytes(body)?;
-    authorize(scope.upgrade, &c.p)?;
     let consented = upgrade_body(json_body(&headers, &body, c.s.config.max_json_bytes)?)?;
     let outcome = installations::upgrade_app(
         c.s.store.as_ref(),
-        &c.p,
-        scope.upgrade,
+        &c.auth,
         &scope.path,
         installation,
         consented.as_deref(),
@@ -227,109 +162,190 @@ async fn upgrade(
 }
 
 async fn uninstall(c: Call, scope: Scope, installation: &str) -> ApiResult<StatusCode> {
-    installations::uninstall_app(
-        c.s.store.as_ref(),
-        &c.p,
-        scope.uninstall,
-        &scope.path,
-        installation,
-    )
-    .await?;
+    installations::uninstall_app(c.s.store.as_ref(), &c.auth, &scope.path, installation).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-macro_rules! scope_handlers {
-    ($scope:ident, $list:ident, $get:ident, $install:ident, $upgrade:ident, $uninstall:ident) => {
-        async fn $list(
-            State(s): State<AppState>,
-            Extension(v): Extension<ApiVersion>,
-            Auth(p): Auth,
-            headers: HeaderMap,
-            OriginalUri(uri): OriginalUri,
-            Path(id): Path<String>,
-            RawQuery(raw): RawQuery,
-        ) -> ApiResult<Response> {
-            list(Call { s, v, p }, $scope(id), headers, uri.path(), &raw).await
-        }
-
-        async fn $get(
-            State(s): State<AppState>,
-            Extension(v): Extension<ApiVersion>,
-            Auth(p): Auth,
-            Path((id, installation)): Path<(String, String)>,
-            RawQuery(raw): RawQuery,
-        ) -> ApiResult<Response> {
-            get_one(Call { s, v, p }, $scope(id), &installation, &raw).await
-        }
-
-        async fn $install(
-            State(s): State<AppState>,
-            Extension(v): Extension<ApiVersion>,
-            Auth(p): Auth,
-            headers: HeaderMap,
-            Path(id): Path<String>,
-            body: Result<Bytes, BytesRejection>,
-        ) -> ApiResult<Response> {
-            install(Call { s, v, p }, $scope(id), headers, body).await
-        }
-
-        async fn $upgrade(
-            State(s): State<AppState>,
-            Extension(v): Extension<ApiVersion>,
-            Auth(p): Auth,
-            headers: HeaderMap,
-            Path((id, installation)): Path<(String, String)>,
-            body: Result<Bytes, BytesRejection>,
-        ) -> ApiResult<StatusCode> {
-            upgrade(Call { s, v, p }, $scope(id), &installation, headers, body).await
-        }
-
-        async fn $uninstall(
-            State(s): State<AppState>,
-            Extension(v): Extension<ApiVersion>,
-            Auth(p): Auth,
-            Path((id, installation)): Path<(String, String)>,
-        ) -> ApiResult<StatusCode> {
-            uninstall(Call { s, v, p }, $scope(id), &installation).await
-        }
-    };
+/// GET /users/{id}/teamwork/installedApps: https://learn.microsoft.com/graph/api/userteamwork-list-installedapps
+pub async fn list_user_installed_apps(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    list(Call { s, v, auth }, user(id), headers, uri.path(), &raw).await
 }
 
-// https://learn.microsoft.com/graph/api/userteamwork-list-installedapps (and get, post,
-// teamsappinstallation-upgrade, delete)
-scope_handlers!(
-    user,
-    list_user_installed_apps,
-    get_user_installed_app,
-    install_app_for_user,
-    upgrade_app_for_user,
-    uninstall_app_for_user
-);
-// https://learn.microsoft.com/graph/api/chat-list-installedapps (and get, post, upgrade, delete)
-scope_handlers!(
-    chat,
-    list_chat_installed_apps,
-    get_chat_installed_app,
-    install_app_in_chat,
-    upgrade_app_in_chat,
-    uninstall_app_in_chat
-);
-// https://learn.microsoft.com/graph/api/team-list-installedapps (and get, post, upgrade, delete)
-scope_handlers!(
-    team,
-    list_team_installed_apps,
-    get_team_installed_app,
-    install_app_in_team,
-    upgrade_app_in_team,
-    uninstall_app_in_team
-);
+/// GET /users/{id}/teamwork/installedApps/{id}
+pub async fn get_user_installed_app(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    Path((id, installation)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    get_one(Call { s, v, auth }, user(id), &installation, &raw).await
+}
+
+/// POST /users/{id}/teamwork/installedApps
+pub async fn install_app_for_user(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    install(Call { s, v, auth }, user(id), headers, body).await
+}
+
+/// POST /users/{id}/teamwork/installedApps/{id}/upgrade: https://learn.microsoft.com/graph/api/userteamwork-teamsappinstallation-upgrade
+pub async fn upgrade_app_for_user(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    Path((id, installation)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<StatusCode> {
+    upgrade(Call { s, v, auth }, user(id), &installation, headers, body).await
+}
+
+/// DELETE /users/{id}/teamwork/installedApps/{id}
+pub async fn uninstall_app_for_user(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    Path((id, installation)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    uninstall(Call { s, v, auth }, user(id), &installation).await
+}
+
+/// GET /chats/{id}/installedApps: https://learn.microsoft.com/graph/api/chat-list-installedapps
+pub async fn list_chat_installed_apps(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    list(Call { s, v, auth }, chat(id), headers, uri.path(), &raw).await
+}
+
+/// GET /chats/{id}/installedApps/{id}
+pub async fn get_chat_installed_app(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    Path((id, installation)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    get_one(Call { s, v, auth }, chat(id), &installation, &raw).await
+}
+
+/// POST /chats/{id}/installedApps
+pub async fn install_app_in_chat(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    install(Call { s, v, auth }, chat(id), headers, body).await
+}
+
+/// POST /chats/{id}/installedApps/{id}/upgrade: https://learn.microsoft.com/graph/api/chat-teamsappinstallation-upgrade
+pub async fn upgrade_app_in_chat(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    Path((id, installation)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<StatusCode> {
+    upgrade(Call { s, v, auth }, chat(id), &installation, headers, body).await
+}
+
+/// DELETE /chats/{id}/installedApps/{id}
+pub async fn uninstall_app_in_chat(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    Path((id, installation)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    uninstall(Call { s, v, auth }, chat(id), &installation).await
+}
+
+/// GET /teams/{id}/installedApps: https://learn.microsoft.com/graph/api/team-list-installedapps
+pub async fn list_team_installed_apps(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    list(Call { s, v, auth }, team(id), headers, uri.path(), &raw).await
+}
+
+/// GET /teams/{id}/installedApps/{id}
+pub async fn get_team_installed_app(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    Path((id, installation)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    get_one(Call { s, v, auth }, team(id), &installation, &raw).await
+}
+
+/// POST /teams/{id}/installedApps
+pub async fn install_app_in_team(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    install(Call { s, v, auth }, team(id), headers, body).await
+}
+
+/// POST /teams/{id}/installedApps/{id}/upgrade: https://learn.microsoft.com/graph/api/team-teamsappinstallation-upgrade
+pub async fn upgrade_app_in_team(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    Path((id, installation)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<StatusCode> {
+    upgrade(Call { s, v, auth }, team(id), &installation, headers, body).await
+}
+
+/// DELETE /teams/{id}/installedApps/{id}
+pub async fn uninstall_app_in_team(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    Path((id, installation)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    uninstall(Call { s, v, auth }, team(id), &installation).await
+}
 
 /// GET /users/{id}/teamwork/installedApps/{id}/chat —
 /// https://learn.microsoft.com/graph/api/userscopeteamsappinstallation-get-chat
-async fn get_user_installed_app_chat(
+pub async fn get_user_installed_app_chat(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
-    Auth(p): Auth,
+    Auth(auth): Auth,
     Path((id, installation)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
@@ -337,7 +353,7 @@ async fn get_user_installed_app_chat(
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
     let chat = installations::get_installed_app_chat(
         s.store.as_ref(),
-        &p,
+        &auth,
         &ScopePath::User(id),
         &installation,
     )

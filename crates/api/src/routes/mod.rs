@@ -1,112 +1,118 @@
-//! The router: `/v1.0` and `/beta` Graph surfaces, identity endpoints, path normalisation and
-//! the answers for what we do not serve.
+//! The router: the Graph surface (`/v1.0`, `/beta`) built from the operation table
+//! (`teamsapps_core::operations`), the identity endpoints, the test controls, path normalisation
+//! and the answers for what we do not serve. Each route of an operation carries that operation
+//! (a request extension), so the authorization extractor knows it without looking it up.
 
 mod app_catalogs;
 mod batch;
 mod installed_apps;
-mod response;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::handler::Handler;
 use axum::http::{Method, Uri};
 use axum::routing::{any, on, MethodFilter, MethodRouter};
 use axum::{middleware, Extension, Router};
-use teamsapps_core::permissions::Operation;
+use teamsapps_core::operations::{Operation, OPERATIONS};
 use teamsapps_wire::odata::ApiVersion;
 use tower::Layer;
 
 use crate::error::ApiError;
 use crate::headers::graph_headers;
-use crate::identity;
+use crate::openapi::BATCH_ROUTE;
 use crate::state::AppState;
 
-pub use response::{base_url, json_response};
-
-/// One Graph operation the server implements: its method, its route as mounted under `/v1.0`
-/// and `/beta`, and the handler's name. The router and `/openapi.json` are both built from the
-/// same [`Table`], so the document cannot list a route the router lacks, or miss one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Served {
-    pub method: Method,
-    pub path: &'static str,
-    pub handler: &'static str,
+/// A handler bound to its operation: served on the operation's method only, with the
+/// operation as a request extension.
+fn bind<H, T>(op: Operation, handler: H) -> (MethodRouter<AppState>, &'static str)
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let method = Method::from_bytes(op.row().method.as_bytes())
+        .unwrap_or_else(|_| panic!("{} has no valid method", op.name()));
+    let filter = MethodFilter::try_from(method)
+        .unwrap_or_else(|_| panic!("{} is not a routable method", op.row().method));
+    let name = std::any::type_name::<H>();
+    (on(filter, handler).layer(Extension(op)), name.rsplit("::").next().unwrap_or(name))
 }
 
-/// Routes registered together with the list of what they serve.
-#[derive(Default)]
-pub struct Table {
-    router: Router<AppState>,
-    served: Vec<Served>,
+/// The handler of each operation (an exhaustive match: an operation without a handler does not
+/// compile) and the handler's name.
+fn handler(op: Operation) -> (MethodRouter<AppState>, &'static str) {
+    use app_catalogs as cat;
+    use installed_apps as inst;
+    use Operation::*;
+    match op {
+        ListTeamsApps => bind(op, cat::list_teams_apps),
+        GetTeamsApp => bind(op, cat::get_teams_app),
+        ListAppDefinitions => bind(op, cat::list_app_definitions),
+        GetAppDefinition => bind(op, cat::get_app_definition),
+        PublishTeamsApp => bind(op, cat::publish_teams_app),
+        UpdateTeamsApp => bind(op, cat::update_teams_app),
+        ReviewAppDefinition => bind(op, cat::review_app_definition),
+        DeleteTeamsApp => bind(op, cat::delete_teams_app),
+        DeleteAppDefinition => bind(op, cat::delete_app_definition),
+        GetTeamworkBot => bind(op, cat::get_teamwork_bot),
+        ListUserInstalledApps => bind(op, inst::list_user_installed_apps),
+        GetUserInstalledApp => bind(op, inst::get_user_installed_app),
+        InstallAppForUser => bind(op, inst::install_app_for_user),
+        UpgradeAppForUser => bind(op, inst::upgrade_app_for_user),
+        UninstallAppForUser => bind(op, inst::uninstall_app_for_user),
+        GetUserInstalledAppChat => bind(op, inst::get_user_installed_app_chat),
+        ListChatInstalledApps => bind(op, inst::list_chat_installed_apps),
+        GetChatInstalledApp => bind(op, inst::get_chat_installed_app),
+        InstallAppInChat => bind(op, inst::install_app_in_chat),
+        UpgradeAppInChat => bind(op, inst::upgrade_app_in_chat),
+        UninstallAppInChat => bind(op, inst::uninstall_app_in_chat),
+        ListTeamInstalledApps => bind(op, inst::list_team_installed_apps),
+        GetTeamInstalledApp => bind(op, inst::get_team_installed_app),
+        InstallAppInTeam => bind(op, inst::install_app_in_team),
+        UpgradeAppInTeam => bind(op, inst::upgrade_app_in_team),
+        UninstallAppInTeam => bind(op, inst::uninstall_app_in_team),
+    }
 }
 
-impl Table {
-    /// Serves `method path` with `handler` and lists it.
-    pub fn op<H, T>(mut self, method: Method, path: &'static str, handler: H) -> Self
-    where
-        H: Handler<T, AppState>,
-        T: 'static,
-    {
-        let filter = MethodFilter::try_from(method.clone())
-            .unwrap_or_else(|_| panic!("{method} is not a routable method"));
-        let name = std::any::type_name::<H>();
-        let handler_name = name.rsplit("::").next().unwrap_or(name);
-        self.router = self.router.route(path, on(filter, handler));
-        self.served.push(Served { method, path, handler: handler_name });
-        self
+/// The Graph surface of one API version: every route of every operation the version serves,
+/// JSON batching, and documented neighbours we do not serve yet.
+fn graph_routes(version: ApiVersion) -> Router<AppState> {
+    let mut router = Router::new();
+    for row in OPERATIONS.iter().filter(|r| version == ApiVersion::Beta || r.versions.v1()) {
+        let (method_router, _) = handler(row.op);
+        for path in row.routes {
+            router = router.route(path, method_router.clone());
+        }
     }
-
-    /// Answers on `path` without listing it (documented neighbours we do not implement).
-    pub fn unlisted(mut self, path: &'static str, method_router: MethodRouter<AppState>) -> Self {
-        self.router = self.router.route(path, method_router);
-        self
-    }
-
-    fn merge(mut self, other: Table) -> Self {
-        self.router = self.router.merge(other.router);
-        self.served.extend(other.served);
-        self
-    }
-}
-
-fn graph_table() -> Table {
-    // Documented neighbours we do not serve yet answer so, instead of a bare 404.
-    let later = |what: &'static str| any(move || async move { not_implemented(what) });
-    app_catalogs::routes()
-        .merge(installed_apps::routes())
-        .op(Method::POST, "/$batch", batch::batch)
-        .unlisted("/me/{*rest}", later("the /me aliases (use /users/{id})"))
-        .unlisted(
+    // They answer so, instead of a bare 404.
+    let later = |what: &'static str| any(move || async move { ApiError::not_implemented(what) });
+    router
+        .route(
+            BATCH_ROUTE,
+            axum::routing::post(batch::batch).layer(Extension(batch::ItemRouter(router_of))),
+        )
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon",
+            any(app_catalogs::icons_not_implemented),
+        )
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/outlineIcon",
+            any(app_catalogs::icons_not_implemented),
+        )
+        .route(
+            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/{*rest}",
+            any(app_catalogs::icons_not_implemented),
+        )
+        .route("/me/{*rest}", later("the /me aliases (use /users/{id})"))
+        .route(
             "/users/{user}/chats/{*rest}",
             later("the /users/{id}/chats aliases (use /chats/{id})"),
         )
-        .unlisted(
+        .route(
             "/users/{user}/joinedTeams/{*rest}",
             later("the joinedTeams aliases (use /teams/{id})"),
         )
-        .unlisted("/groups/{*rest}", later("the /groups/{id}/team aliases (use /teams/{id})"))
-        .unlisted("/teamwork/{*rest}", later("teamwork settings (teamsAppSettings)"))
-}
-
-fn graph_routes() -> Router<AppState> {
-    graph_table().router
-}
-
-/// Every Graph operation the router serves (under both `/v1.0` and `/beta`).
-pub fn served() -> Vec<Served> {
-    graph_table().served
-}
-
-/// Which Graph operation a routed request is, from its method and matched route (the table
-/// lives with the permissions, in core).
-pub fn operation_for(method: &axum::http::Method, route: &str) -> Option<Operation> {
-    Operation::from_route(method.as_str(), route)
-}
-
-fn not_implemented(what: &str) -> ApiError {
-    ApiError::new(
-        teamsapps_wire::error::ErrorCode::NotImplemented,
-        format!("teamsapps does not implement {what} yet; see docs/coverage.md."),
-    )
+        .route("/groups/{*rest}", later("the /groups/{id}/team aliases (use /teams/{id})"))
+        .route("/teamwork/{*rest}", later("teamwork settings (teamsAppSettings)"))
+        .layer(Extension(version))
 }
 
 async fn unknown_path(uri: Uri) -> ApiError {
@@ -207,21 +213,31 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> axum::respons
     ))
 }
 
+/// [`router`], as the batch route hands it to its items.
+fn router_of(state: AppState) -> Router {
+    router(state)
+}
+
+/// The whole application.
 pub fn router(state: AppState) -> Router {
     // Room for the largest package; handlers enforce the per-kind limits with Graph errors.
     let limit = state.config.max_package_bytes.max(state.config.max_json_bytes) + 1024;
+    let identity = crate::identity::endpoints(state.identity.clone(), state.store.clone());
     let inner = Router::new()
-        .nest("/v1.0", graph_routes().layer(Extension(ApiVersion::V1)))
-        .nest("/beta", graph_routes().layer(Extension(ApiVersion::Beta)))
-        .merge(identity::router())
-        .merge(crate::controls::router())
+        .nest("/v1.0", graph_routes(ApiVersion::V1))
+        .nest("/beta", graph_routes(ApiVersion::Beta))
+        .merge(crate::test_controls::router())
         .route("/openapi.json", axum::routing::get(crate::openapi::serve))
+        .with_state(state.clone())
+        .merge(identity)
         .fallback(unknown_path)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::controls::observe))
-        .layer(middleware::from_fn_with_state(state.clone(), graph_headers))
-        .with_state(state);
+        .layer(middleware::from_fn_with_state(
+            state.request_log.clone(),
+            crate::request_log::observe,
+        ))
+        .layer(middleware::from_fn_with_state(state.config.explain_denials, graph_headers));
     let normalized = tower::util::MapRequestLayer::new(normalize).layer(inner);
     Router::new().fallback_service(normalized)
 }
@@ -235,25 +251,12 @@ mod tests {
         normalize(req).uri().to_string()
     }
 
-    /// Every operation is reachable through exactly one (method, route) of the router's table,
-    /// and every route in it but `$batch` is an operation with a permission rule.
+    /// Each operation's handler is named after it (`grep -rn "fn upgrade_app_in_team"`).
     #[test]
-    fn every_operation_has_one_route() {
-        let mut found = Vec::new();
-        for route in served() {
-            let op = operation_for(&route.method, &format!("/v1.0{}", route.path));
-            if route.path == "/$batch" {
-                assert_eq!(op, None);
-                continue;
-            }
-            let op =
-                op.unwrap_or_else(|| panic!("{} {} has no operation", route.method, route.path));
-            assert!(!found.contains(&op), "{op:?} twice");
-            assert_eq!(operation_for(&route.method, &format!("/beta{}", route.path)), Some(op));
-            found.push(op);
-        }
-        for op in Operation::ALL {
-            assert!(found.contains(op), "{op:?} has no route");
+    fn every_handler_is_named_after_its_operation() {
+        for row in OPERATIONS {
+            let (_, name) = handler(row.op);
+            assert_eq!(name, row.handler, "{}", row.name);
         }
     }
 

@@ -37,7 +37,7 @@ use teamsapps_core::model::{
     AppDefinition, Application, CatalogApp, Chat, DistributionMethod, Installation, PermissionType,
     PublishingState, ResourceSpecificPermission, ScopeKind, ScopeRef, Team, TeamsApp, Tenant, User,
 };
-use teamsapps_core::permissions::Operation;
+use teamsapps_core::permissions::{authorize, Operation};
 use teamsapps_core::principal::{Principal, PrincipalKind};
 use teamsapps_core::store::Seed;
 use teamsapps_core::{CoreError, Store};
@@ -1400,35 +1400,39 @@ impl InstCell {
     }
 
     async fn run(&self, store: &SqliteStore) -> Got {
-        let p = principal(self.who, self.perm);
+        let auth = match authorize(self.op, principal(self.who, self.perm)) {
+            Ok(auth) => auth,
+            Err(e) => return classify(e),
+        };
+        let p = &auth;
         let path = scope_path(self.scope);
         let app = self.app();
         let inst_id = ids::installation_id(&scope_ref(self.scope).id, app.id);
         let consent = (self.variant == Variant::NeedsConsent).then(|| rsps(R_SET));
         let res = match self.action {
-            Action::List => installations::list_installed_apps(store, &p, self.op, &path)
+            Action::List => installations::list_installed_apps(store, p, &path)
                 .await
                 .map(|v| Payload::Listed(v.into_iter().map(|i| i.installation.app_id).collect())),
-            Action::Get => installations::get_installed_app(store, &p, self.op, &path, &inst_id)
+            Action::Get => installations::get_installed_app(store, p, &path, &inst_id)
                 .await
                 .map(|i| Payload::Installation(i.installation.app_id, i.installation.version)),
-            Action::GetChat => installations::get_installed_app_chat(store, &p, &path, &inst_id)
+            Action::GetChat => installations::get_installed_app_chat(store, p, &path, &inst_id)
                 .await
                 .map(|c| Payload::ChatId(c.id)),
             Action::Install => {
-                installations::install_app(store, &p, self.op, &path, app.id, consent.as_deref())
+                installations::install_app(store, p, &path, app.id, consent.as_deref())
                     .await
                     .map(|_| Payload::Done)
             }
             Action::Upgrade => {
-                installations::upgrade_app(store, &p, self.op, &path, &inst_id, consent.as_deref())
-                    .await
-                    .map(|u| match u {
+                installations::upgrade_app(store, p, &path, &inst_id, consent.as_deref()).await.map(
+                    |u| match u {
                         Upgraded::Moved => Payload::Moved,
                         other => Payload::NotMoved(format!("{other:?}")),
-                    })
+                    },
+                )
             }
-            Action::Uninstall => installations::uninstall_app(store, &p, self.op, &path, &inst_id)
+            Action::Uninstall => installations::uninstall_app(store, p, &path, &inst_id)
                 .await
                 .map(|()| Payload::Done),
         };
@@ -1632,7 +1636,11 @@ impl CatCell {
     }
 
     async fn run(&self, store: &SqliteStore) -> Got {
-        let p = principal(self.who, self.perm);
+        let auth = match authorize(self.op, principal(self.who, self.perm)) {
+            Ok(auth) => auth,
+            Err(e) => return classify(e),
+        };
+        let p = &auth;
         let app = self.app();
         let state = match self.target {
             CatTarget::Published => PublishingState::Published,
@@ -1642,42 +1650,40 @@ impl CatCell {
         let options =
             PublishOptions { requires_review: self.requires_review, unique_client_app_id: true };
         let res = match self.cat {
-            CatOp::List => catalog::list_apps(store, &p)
+            CatOp::List => catalog::list_apps(store, p)
                 .await
                 .map(|apps| Payload::CatalogListed(apps.iter().any(|a| a.app.id == app.id))),
             CatOp::GetApp | CatOp::ListDefinitions => {
-                catalog::get_app(store, &p, self.op, app.id).await.map(|a| {
+                catalog::get_app(store, p, app.id).await.map(|a| {
                     Payload::CatalogApp(
                         a.app.id,
                         a.definitions.into_iter().map(|d| d.version).collect(),
                     )
                 })
             }
-            CatOp::GetDefinition => catalog::get_definition(store, &p, self.op, app.id, &def_id)
+            CatOp::GetDefinition => catalog::get_definition(store, p, app.id, &def_id)
                 .await
                 .map(|(_, d)| Payload::Definition(d.version, d.publishing_state.as_str())),
-            CatOp::Bot => catalog::get_bot(store, &p, app.id, &def_id).await.map(Payload::Bot),
+            CatOp::Bot => catalog::get_bot(store, p, app.id, &def_id).await.map(Payload::Bot),
             CatOp::Publish => {
                 let new = AppSpec { manifest: NEW_MANIFEST, ..PUB };
                 let zip = package(&manifest(&new, "1.0.0", &[]));
-                catalog::publish_app(store, &p, &zip, options, now!()).await.map(|_| Payload::Done)
+                catalog::publish_app(store, p, &zip, options, now!()).await.map(|_| Payload::Done)
             }
             CatOp::Update => {
                 let zip = package(&manifest(&PUB, "2.0.0", &[]));
-                catalog::update_app(store, &p, PUB.id, &zip, options, now!())
+                catalog::update_app(store, p, PUB.id, &zip, options, now!())
                     .await
                     .map(|_| Payload::Done)
             }
             CatOp::Review => {
-                catalog::review_definition(store, &p, app.id, &def_id, None, self.new_state, now!())
+                catalog::review_definition(store, p, app.id, &def_id, None, self.new_state, now!())
                     .await
                     .map(|_| Payload::Done)
             }
-            CatOp::DeleteApp => {
-                catalog::delete_app(store, &p, app.id).await.map(|()| Payload::Done)
-            }
+            CatOp::DeleteApp => catalog::delete_app(store, p, app.id).await.map(|()| Payload::Done),
             CatOp::DeleteDefinition => {
-                catalog::delete_definition(store, &p, app.id, &def_id).await.map(|()| Payload::Done)
+                catalog::delete_definition(store, p, app.id, &def_id).await.map(|()| Payload::Done)
             }
         };
         match res {
