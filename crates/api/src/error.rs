@@ -193,6 +193,7 @@ impl From<CoreError> for ApiError {
             CoreError::UnsupportedMediaType(m) => ApiError::new(ErrorCode::UnsupportedMediaType, m),
             CoreError::PayloadTooLarge(m) => ApiError::new(ErrorCode::RequestEntityTooLarge, m),
             CoreError::NotImplemented(m) => ApiError::new(ErrorCode::NotImplemented, m),
+            CoreError::Graph(code, m) => ApiError::new(code, m),
             CoreError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 ApiError::new(

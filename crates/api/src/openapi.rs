@@ -262,6 +262,16 @@ fn operation(route: &Described) -> Value {
             responses.insert("204".into(), ok_response("Deleted.", None, false));
             errors.push(409);
         }
+        Kind::Operation(Answer::Count) => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "The count.",
+                    "headers": common_headers(),
+                    "content": { "text/plain": { "schema": { "type": "integer" } } },
+                }),
+            );
+        }
         Kind::Batch => {
             body = Some(json!({
                 "required": true,
@@ -439,6 +449,56 @@ fn schemas() -> Value {
                 "webUrl": nullable_string(),
                 "tenantId": nullable_string(),
                 "onlineMeetingInfo": { "type": "object", "nullable": true },
+            },
+        },
+        "user": {
+            "type": "object",
+            "properties": {
+                "id": string(),
+                "businessPhones": { "type": "array", "items": string() },
+                "displayName": nullable_string(),
+                "givenName": nullable_string(),
+                "jobTitle": nullable_string(),
+                "mail": nullable_string(),
+                "mobilePhone": nullable_string(),
+                "officeLocation": nullable_string(),
+                "preferredLanguage": nullable_string(),
+                "surname": nullable_string(),
+                "userPrincipalName": nullable_string(),
+                "accountEnabled": { "type": "boolean", "nullable": true },
+                "userType": nullable_string(),
+            },
+        },
+        "team": {
+            "type": "object",
+            "properties": {
+                "id": string(),
+                "displayName": nullable_string(),
+                "description": nullable_string(),
+                "createdDateTime": { "type": "string", "format": "date-time", "nullable": true },
+                "internalId": nullable_string(),
+                "classification": nullable_string(),
+                "specialization": nullable_string(),
+                "visibility": nullable_string(),
+                "webUrl": nullable_string(),
+                "isArchived": { "type": "boolean", "nullable": true },
+                "tenantId": nullable_string(),
+                "isMembershipLimitedToOwners": { "type": "boolean", "nullable": true },
+            },
+        },
+        "group": {
+            "type": "object",
+            "properties": {
+                "id": string(),
+                "description": nullable_string(),
+                "displayName": nullable_string(),
+                "groupTypes": { "type": "array", "items": string() },
+                "mailEnabled": { "type": "boolean", "nullable": true },
+                "mailNickname": nullable_string(),
+                "resourceBehaviorOptions": { "type": "array", "items": string() },
+                "resourceProvisioningOptions": { "type": "array", "items": string() },
+                "securityEnabled": { "type": "boolean", "nullable": true },
+                "visibility": nullable_string(),
             },
         },
         "batchRequest": {

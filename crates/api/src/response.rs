@@ -106,6 +106,8 @@ pub struct Page<'a> {
     pub always_count: bool,
     /// The list's order over item keys; the keys must be unique within the list.
     pub order: fn(&str, &str) -> Ordering,
+    /// The page size without `$top` (the directory's lists page by default); `None`: all.
+    pub default_top: Option<usize>,
 }
 
 /// Byte order of keys, for lists keyed by id.
@@ -133,7 +135,7 @@ impl Page<'_> {
             }
             None => 0,
         };
-        let top = self.query.top.unwrap_or(usize::MAX);
+        let top = self.query.top.or(self.default_top).unwrap_or(usize::MAX);
         let end = start.saturating_add(top).min(total);
         let mut out = Map::new();
         out.insert("@odata.context".into(), Value::String(self.context));

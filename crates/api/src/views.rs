@@ -7,7 +7,8 @@ use teamsapps_core::catalog::definition_id;
 use teamsapps_core::ids::installation_id;
 use teamsapps_core::installations::{AppChat, InstalledApp};
 use teamsapps_core::model::{
-    AppDefinition, CatalogApp, PermissionType, ResourceSpecificPermission, ScopeKind,
+    AppDefinition, CatalogApp, Chat, PermissionType, ResourceSpecificPermission, ScopeKind, Team,
+    User,
 };
 use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
@@ -138,6 +139,102 @@ pub fn app_chat(chat: &AppChat) -> Value {
         "chatType": "oneOnOne",
         "webUrl": null,
         "tenantId": chat.tenant_id,
+        "onlineMeetingInfo": null,
+    })
+}
+
+/// A user as `GET /users` shows it; the fixture holds only ids, names and roles, so the profile
+/// fields Graph would fill are `null` (differences.md). With only `User.ReadBasic.All`,
+/// `accountEnabled` and `userType` are `null` too (lifecycle spec 1.1).
+pub fn user(u: &User, basic_only: bool) -> Value {
+    let guest = u.user_principal_name.to_ascii_uppercase().contains("#EXT#");
+    let (enabled, kind) = if basic_only {
+        (Value::Null, Value::Null)
+    } else {
+        (Value::Bool(true), Value::from(if guest { "Guest" } else { "Member" }))
+    };
+    json!({
+        "businessPhones": [],
+        "displayName": u.display_name,
+        "givenName": null,
+        "jobTitle": null,
+        "mail": null,
+        "mobilePhone": null,
+        "officeLocation": null,
+        "preferredLanguage": null,
+        "surname": null,
+        "userPrincipalName": u.user_principal_name,
+        "id": u.id,
+        "accountEnabled": enabled,
+        "userType": kind,
+    })
+}
+
+/// `19:{32 hex}@thread.tacv2`, derived from the team id so it is stable.
+fn team_internal_id(team: &Team) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(team.id.to_ascii_lowercase().as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("19:{hex}@thread.tacv2")
+}
+
+/// A team as `GET /teams/{id}` shows it (`GET /teams` keeps id, displayName and description).
+pub fn team(t: &Team) -> Value {
+    let internal = team_internal_id(t);
+    let web_url = format!(
+        "https://teams.microsoft.com/l/team/{}/conversations?groupId={}&tenantId={}",
+        percent_encoding::utf8_percent_encode(&internal, percent_encoding::NON_ALPHANUMERIC),
+        t.id,
+        t.tenant_id
+    );
+    json!({
+        "id": t.id,
+        "createdDateTime": null,
+        "displayName": t.display_name,
+        "description": null,
+        "internalId": internal,
+        "classification": null,
+        "specialization": "none",
+        "visibility": "private",
+        "webUrl": web_url,
+        "isArchived": false,
+        "tenantId": t.tenant_id,
+        "isMembershipLimitedToOwners": false,
+    })
+}
+
+/// A team as the Unified group it is (lifecycle spec 1.4).
+pub fn group(t: &Team) -> Value {
+    let nickname: String = t.display_name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    json!({
+        "id": t.id,
+        "description": null,
+        "displayName": t.display_name,
+        "groupTypes": ["Unified"],
+        "mailEnabled": true,
+        "mailNickname": nickname,
+        "resourceBehaviorOptions": [],
+        "resourceProvisioningOptions": ["Team"],
+        "securityEnabled": false,
+        "visibility": "Private",
+    })
+}
+
+/// A chat of the directory (lifecycle spec 1.6, 1.7).
+pub fn chat(c: &Chat) -> Value {
+    let web_url = format!(
+        "https://teams.microsoft.com/l/chat/{}/0?tenantId={}",
+        percent_encoding::utf8_percent_encode(&c.id, percent_encoding::NON_ALPHANUMERIC),
+        c.tenant_id
+    );
+    json!({
+        "id": c.id,
+        "topic": c.topic,
+        "createdDateTime": null,
+        "lastUpdatedDateTime": null,
+        "chatType": c.chat_type,
+        "webUrl": web_url,
+        "tenantId": c.tenant_id,
         "onlineMeetingInfo": null,
     })
 }

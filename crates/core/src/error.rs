@@ -46,6 +46,10 @@ pub enum CoreError {
     PayloadTooLarge(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// An answer with its own Graph code (the directory workload's `Request_*` and
+    /// `Authorization_RequestDenied`).
+    #[error("{1}")]
+    Graph(teamsapps_wire::error::ErrorCode, String),
     /// A bug: 500 `InternalServerError` (never a refusal a client could act on).
     #[error("internal error: {0}")]
     Internal(String),

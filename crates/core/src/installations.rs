@@ -297,6 +297,19 @@ impl<'a> Reacher<'a> {
     }
 }
 
+/// Spec 5.5 for any operation on a chat, team or user: a caller whose only grants are RSC
+/// permissions must have one of them consented to its app in `scope`.
+pub(crate) async fn require_rsc_consented_here(
+    store: &dyn Store,
+    auth: &Authorized,
+    scope: &ScopeRef,
+) -> CoreResult<()> {
+    if auth.access().holds_reach(Reach::Resource) {
+        Reacher::new(store, auth, scope).await?;
+    }
+    Ok(())
+}
+
 async fn load_apps(
     store: &dyn Store,
     tenant: &str,

@@ -2,6 +2,7 @@
 //! the permission model, the use cases, and the `Store` trait the backends implement.
 
 pub mod catalog;
+pub mod directory;
 pub mod error;
 pub mod fixture;
 pub mod ids;

@@ -20,6 +20,8 @@ pub enum Reach {
     /// RSC application permission: only in the chat/team/user where the calling app is
     /// installed with this permission consented (5.5).
     Resource,
+    /// Delegated permission that reaches only the signed-in user's own object (`User.Read`).
+    SignedInUser,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,9 @@ const fn sel(p: &'static str) -> Grant {
 }
 const fn rsc(p: &'static str) -> Grant {
     g(p, Reach::Resource, false)
+}
+const fn me(p: &'static str) -> Grant {
+    g(p, Reach::SignedInUser, false)
 }
 const fn any_c(p: &'static str) -> Grant {
     g(p, Reach::Any, true)
@@ -287,6 +292,80 @@ const TEAM_DELETE_A: &[Grant] = &[
     any("Directory.ReadWrite.All"),
 ];
 
+// Directory reads (lifecycle spec section 1).
+const USERS_D: &[Grant] = &[
+    any("User.ReadBasic.All"),
+    any("User.Read.All"),
+    any("User.ReadWrite.All"),
+    any("Directory.Read.All"),
+    any("Directory.ReadWrite.All"),
+];
+const USERS_A: &[Grant] = &[
+    any("User.Read.All"),
+    any("User.ReadWrite.All"),
+    any("Directory.Read.All"),
+    any("Directory.ReadWrite.All"),
+];
+const USER_D: &[Grant] = &[
+    me("User.Read"),
+    me("User.ReadWrite"),
+    any("User.ReadBasic.All"),
+    any("User.Read.All"),
+    any("User.ReadWrite.All"),
+    any("Directory.Read.All"),
+    any("Directory.ReadWrite.All"),
+];
+const TEAMS_LIST: &[Grant] =
+    &[any("Team.ReadBasic.All"), any("TeamSettings.Read.All"), any("TeamSettings.ReadWrite.All")];
+const TEAM_D: &[Grant] = &[
+    any("Team.ReadBasic.All"),
+    any("TeamSettings.ReadWrite.All"),
+    any("Directory.Read.All"),
+    any("Directory.ReadWrite.All"),
+    any("Group.Read.All"),
+    any("Group.ReadWrite.All"),
+    any("TeamSettings.Read.All"),
+];
+const TEAM_A: &[Grant] = &[
+    rsc("TeamSettings.Read.Group"),
+    rsc("TeamSettings.ReadWrite.Group"),
+    any("Directory.Read.All"),
+    any("Directory.ReadWrite.All"),
+    any("Group.Read.All"),
+    any("Group.ReadWrite.All"),
+    any("Team.ReadBasic.All"),
+    any("TeamSettings.Read.All"),
+    any("TeamSettings.ReadWrite.All"),
+];
+const JOINED_TEAMS: &[Grant] = &[
+    any("Team.ReadBasic.All"),
+    any("TeamSettings.Read.All"),
+    any("TeamSettings.ReadWrite.All"),
+    any("User.Read.All"),
+    any("User.ReadWrite.All"),
+    any("Directory.Read.All"),
+    any("Directory.ReadWrite.All"),
+];
+const CHATS_D: &[Grant] = &[any("Chat.ReadBasic"), any("Chat.Read"), any("Chat.ReadWrite")];
+const CHATS_A: &[Grant] =
+    &[any("Chat.ReadBasic.All"), any("Chat.Read.All"), any("Chat.ReadWrite.All")];
+const CHAT_A: &[Grant] = &[
+    any("Chat.ReadBasic.All"),
+    any("Chat.Read.All"),
+    any("Chat.ReadWrite.All"),
+    rsc("ChatSettings.Read.Chat"),
+    rsc("ChatSettings.ReadWrite.Chat"),
+    rsc("Chat.Manage.Chat"),
+    rsc("ChatMember.Read.Chat"),
+];
+const GROUPS: &[Grant] = &[
+    any("GroupMember.Read.All"),
+    any("Group.Read.All"),
+    any("Directory.Read.All"),
+    any("Group.ReadWrite.All"),
+    any("Directory.ReadWrite.All"),
+];
+
 /// Every Graph operation served, named as Graph's documentation names it. The variants are in
 /// the order of [`OPERATIONS`] (checked when compiling), so a row is found by index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -317,9 +396,41 @@ pub enum Operation {
     InstallAppInTeam,
     UpgradeAppInTeam,
     UninstallAppInTeam,
+    ListUsers,
+    CountUsers,
+    GetUser,
+    GetMe,
+    ListTeams,
+    GetTeam,
+    ListUserJoinedTeams,
+    ListMyJoinedTeams,
+    ListUserChats,
+    ListMyChats,
+    ListChats,
+    GetChat,
+    ListGroups,
 }
 
 use Operation::*;
+
+/// Which part of Graph's surface an operation belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// `/appCatalogs/teamsApps…` (spec 3).
+    Catalog,
+    /// `…/installedApps…` in the three scopes (spec 4).
+    Installations,
+    /// Users, teams, chats and groups (lifecycle spec 1).
+    Directory,
+}
+
+/// Which Graph workload answers an operation: it decides the shape of a refusal (the directory
+/// answers `Authorization_RequestDenied`, Teams names the permissions it wanted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    Teams,
+    Directory,
+}
 
 /// The API versions that serve an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +463,8 @@ pub enum Answer {
     Upgrade,
     /// DELETE: 204.
     Delete,
+    /// A bare number as `text/plain` (`$count` segments).
+    Count,
 }
 
 /// One Graph operation.
@@ -373,6 +486,8 @@ pub struct OperationRow {
     pub application: &'static [Grant],
     pub versions: Versions,
     pub answer: Answer,
+    pub workload: Workload,
+    pub surface: Surface,
 }
 
 /// The table, in the order of the [`Operation`] variants.
@@ -387,6 +502,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CATALOG_READ_D,
         application: CATALOG_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::List { item: "teamsApp" },
     },
     OperationRow {
@@ -399,6 +516,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CATALOG_READ_D,
         application: CATALOG_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::Get { schema: "teamsApp" },
     },
     OperationRow {
@@ -411,6 +530,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CATALOG_READ_D,
         application: CATALOG_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::List { item: "teamsAppDefinition" },
     },
     OperationRow {
@@ -423,6 +544,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CATALOG_READ_D,
         application: CATALOG_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::Get { schema: "teamsAppDefinition" },
     },
     OperationRow {
@@ -435,6 +558,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CATALOG_WRITE_D,
         application: NONE,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::Upload { status: 201, schema: "teamsApp", no_content_too: false },
     },
     OperationRow {
@@ -447,6 +572,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CATALOG_WRITE_D,
         application: NONE,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::Upload { status: 201, schema: "teamsAppDefinition", no_content_too: true },
     },
     OperationRow {
@@ -459,6 +586,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: REVIEW_D,
         application: NONE,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::Review,
     },
     OperationRow {
@@ -471,6 +600,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: DELETE_APP_D,
         application: NONE,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::Delete,
     },
     OperationRow {
@@ -483,6 +614,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CATALOG_WRITE_D,
         application: NONE,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::Delete,
     },
     OperationRow {
@@ -495,6 +628,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: BOT_D,
         application: CATALOG_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
         answer: Answer::Get { schema: "teamworkBot" },
     },
     OperationRow {
@@ -507,6 +642,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: USER_READ_D,
         application: USER_LIST_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::List { item: "userScopeTeamsAppInstallation" },
     },
     OperationRow {
@@ -519,6 +656,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: USER_READ_D,
         application: USER_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Get { schema: "userScopeTeamsAppInstallation" },
     },
     OperationRow {
@@ -531,6 +670,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: USER_WRITE_D,
         application: USER_WRITE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Install { status: 201 },
     },
     OperationRow {
@@ -543,6 +684,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: USER_WRITE_D,
         application: USER_WRITE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Upgrade,
     },
     OperationRow {
@@ -555,6 +698,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: USER_DELETE_D,
         application: USER_DELETE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Delete,
     },
     OperationRow {
@@ -567,6 +712,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: USER_CHAT_D,
         application: USER_CHAT_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Get { schema: "chat" },
     },
     OperationRow {
@@ -579,6 +726,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CHAT_READ_D,
         application: CHAT_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::List { item: "teamsAppInstallation" },
     },
     OperationRow {
@@ -591,6 +740,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CHAT_READ_D,
         application: CHAT_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Get { schema: "teamsAppInstallation" },
     },
     OperationRow {
@@ -603,6 +754,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CHAT_WRITE_D,
         application: CHAT_WRITE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Install { status: 201 },
     },
     OperationRow {
@@ -615,6 +768,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CHAT_WRITE_D,
         application: CHAT_WRITE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Upgrade,
     },
     OperationRow {
@@ -627,6 +782,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: CHAT_DELETE_D,
         application: CHAT_DELETE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Delete,
     },
     OperationRow {
@@ -639,6 +796,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: TEAM_LIST_D,
         application: TEAM_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::List { item: "teamsAppInstallation" },
     },
     OperationRow {
@@ -651,6 +810,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: TEAM_GET_D,
         application: TEAM_READ_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Get { schema: "teamsAppInstallation" },
     },
     OperationRow {
@@ -663,6 +824,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: TEAM_INSTALL_D,
         application: TEAM_WRITE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Install { status: 200 },
     },
     OperationRow {
@@ -675,6 +838,8 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: TEAM_WRITE_D,
         application: TEAM_WRITE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Upgrade,
     },
     OperationRow {
@@ -687,7 +852,191 @@ pub const OPERATIONS: &[OperationRow] = &[
         delegated: TEAM_DELETE_D,
         application: TEAM_DELETE_A,
         versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Installations,
         answer: Answer::Delete,
+    },
+    OperationRow {
+        op: ListUsers,
+        name: "ListUsers",
+        handler: "list_users",
+        method: "GET",
+        routes: &["/users"],
+        summary: "List users",
+        delegated: USERS_D,
+        application: USERS_A,
+        versions: Versions::Both,
+        workload: Workload::Directory,
+        surface: Surface::Directory,
+        answer: Answer::List { item: "user" },
+    },
+    OperationRow {
+        op: CountUsers,
+        name: "CountUsers",
+        handler: "count_users",
+        method: "GET",
+        routes: &["/users/$count"],
+        summary: "Count users (with ConsistencyLevel: eventual)",
+        delegated: USERS_D,
+        application: USERS_A,
+        versions: Versions::Both,
+        workload: Workload::Directory,
+        surface: Surface::Directory,
+        answer: Answer::Count,
+    },
+    OperationRow {
+        op: GetUser,
+        name: "GetUser",
+        handler: "get_user",
+        method: "GET",
+        routes: &["/users/{user}"],
+        summary: "Get a user",
+        delegated: USER_D,
+        application: USERS_A,
+        versions: Versions::Both,
+        workload: Workload::Directory,
+        surface: Surface::Directory,
+        answer: Answer::Get { schema: "user" },
+    },
+    OperationRow {
+        op: GetMe,
+        name: "GetMe",
+        handler: "get_me",
+        method: "GET",
+        routes: &["/me"],
+        summary: "Get the signed-in user",
+        delegated: USER_D,
+        application: USERS_A,
+        versions: Versions::Both,
+        workload: Workload::Directory,
+        surface: Surface::Directory,
+        answer: Answer::Get { schema: "user" },
+    },
+    OperationRow {
+        op: ListTeams,
+        name: "ListTeams",
+        handler: "list_teams",
+        method: "GET",
+        routes: &["/teams"],
+        summary: "List all teams",
+        delegated: TEAMS_LIST,
+        application: TEAMS_LIST,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Directory,
+        answer: Answer::List { item: "team" },
+    },
+    OperationRow {
+        op: GetTeam,
+        name: "GetTeam",
+        handler: "get_team",
+        method: "GET",
+        routes: &["/teams/{team}"],
+        summary: "Get a team",
+        delegated: TEAM_D,
+        application: TEAM_A,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Directory,
+        answer: Answer::Get { schema: "team" },
+    },
+    OperationRow {
+        op: ListUserJoinedTeams,
+        name: "ListUserJoinedTeams",
+        handler: "list_user_joined_teams",
+        method: "GET",
+        routes: &["/users/{user}/joinedTeams"],
+        summary: "List the teams a user is a direct member of",
+        delegated: JOINED_TEAMS,
+        application: JOINED_TEAMS,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Directory,
+        answer: Answer::List { item: "team" },
+    },
+    OperationRow {
+        op: ListMyJoinedTeams,
+        name: "ListMyJoinedTeams",
+        handler: "list_my_joined_teams",
+        method: "GET",
+        routes: &["/me/joinedTeams"],
+        summary: "List the teams the signed-in user is a direct member of",
+        delegated: JOINED_TEAMS,
+        application: JOINED_TEAMS,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Directory,
+        answer: Answer::List { item: "team" },
+    },
+    OperationRow {
+        op: ListUserChats,
+        name: "ListUserChats",
+        handler: "list_user_chats",
+        method: "GET",
+        routes: &["/users/{user}/chats"],
+        summary: "List a user's chats",
+        delegated: CHATS_D,
+        application: CHATS_A,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Directory,
+        answer: Answer::List { item: "chat" },
+    },
+    OperationRow {
+        op: ListMyChats,
+        name: "ListMyChats",
+        handler: "list_my_chats",
+        method: "GET",
+        routes: &["/me/chats"],
+        summary: "List the signed-in user's chats",
+        delegated: CHATS_D,
+        application: CHATS_A,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Directory,
+        answer: Answer::List { item: "chat" },
+    },
+    OperationRow {
+        op: ListChats,
+        name: "ListChats",
+        handler: "list_chats",
+        method: "GET",
+        routes: &["/chats"],
+        summary: "List the signed-in user's chats",
+        delegated: CHATS_D,
+        application: CHATS_A,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Directory,
+        answer: Answer::List { item: "chat" },
+    },
+    OperationRow {
+        op: GetChat,
+        name: "GetChat",
+        handler: "get_chat",
+        method: "GET",
+        routes: &["/chats/{chat}"],
+        summary: "Get a chat",
+        delegated: CHATS_D,
+        application: CHAT_A,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Directory,
+        answer: Answer::Get { schema: "chat" },
+    },
+    OperationRow {
+        op: ListGroups,
+        name: "ListGroups",
+        handler: "list_groups",
+        method: "GET",
+        routes: &["/groups"],
+        summary: "List groups (teams are groups with resourceProvisioningOptions 'Team')",
+        delegated: GROUPS,
+        application: GROUPS,
+        versions: Versions::Both,
+        workload: Workload::Directory,
+        surface: Surface::Directory,
+        answer: Answer::List { item: "group" },
     },
 ];
 

@@ -5,8 +5,9 @@
 use crate::error::{CoreError, CoreResult};
 use crate::principal::Principal;
 
+use crate::operations::Workload;
 pub use crate::operations::{Grant, Operation, Reach};
-use Operation::*;
+use teamsapps_wire::error::ErrorCode;
 
 impl Operation {
     pub fn grants_for(self, principal: &Principal) -> &'static [Grant] {
@@ -24,6 +25,7 @@ fn cell(g: &Grant) -> String {
         Reach::OwnApp => " (S)",
         Reach::Selected => " (Sel)",
         Reach::Resource => " (RSC: that resource only)",
+        Reach::SignedInUser => " (signed-in user only)",
     };
     let consent = if g.consent { " +C" } else { "" };
     format!("`{}`{reach}{consent}", g.permission)
@@ -114,29 +116,19 @@ impl Cloud {
     }
 
     /// Refuses what the cloud does not offer: in the US Government clouds the user-scope
-    /// operations in application context; in China everything but chat installations.
+    /// installation operations in application context; in China every catalog and
+    /// installation operation but chat installations. Directory reads are everywhere.
     pub fn check(self, operation: Operation, delegated: bool) -> CoreResult<()> {
-        let user_scope = matches!(
-            operation,
-            ListUserInstalledApps
-                | GetUserInstalledApp
-                | InstallAppForUser
-                | UpgradeAppForUser
-                | UninstallAppForUser
-                | GetUserInstalledAppChat
-        );
-        let chat_scope = matches!(
-            operation,
-            ListChatInstalledApps
-                | GetChatInstalledApp
-                | InstallAppInChat
-                | UpgradeAppInChat
-                | UninstallAppInChat
-        );
+        use crate::operations::Surface;
+        let row = operation.row();
+        let installation = row.surface == Surface::Installations;
+        let user_scope = installation && row.routes[0].starts_with("/users/");
+        let chat_scope = installation && row.routes[0].starts_with("/chats/");
+        let lifecycle = row.surface != Surface::Directory;
         let refused = match self {
             Cloud::Global => false,
             Cloud::UsGov | Cloud::Dod => user_scope && !delegated,
-            Cloud::China => !chat_scope,
+            Cloud::China => lifecycle && !chat_scope,
         };
         if !refused {
             return Ok(());
@@ -239,6 +231,8 @@ fn grant_reaches(g: &Grant, target: TargetFacts, resource_rsc: &dyn Fn(&str) -> 
         Reach::OwnApp => target.is_own_app,
         Reach::Selected => target.is_selected,
         Reach::Resource => resource_rsc(g.permission),
+        // Reaches a user, never an app.
+        Reach::SignedInUser => false,
     }
 }
 
@@ -288,6 +282,13 @@ pub fn authorize(operation: Operation, principal: Principal) -> CoreResult<Autho
     }
     let held: Vec<Grant> =
         accepted.iter().copied().filter(|g| principal.holds(g.permission)).collect();
+    if held.is_empty() && operation.row().workload == Workload::Directory {
+        // The directory workload does not name what it wanted (lifecycle spec 1.1).
+        return Err(CoreError::Graph(
+            ErrorCode::AuthorizationRequestDenied,
+            "Insufficient privileges to complete the operation.".into(),
+        ));
+    }
     if held.is_empty() {
         return Err(CoreError::MissingPermission {
             delegated: principal.is_delegated(),
@@ -302,6 +303,7 @@ pub fn authorize(operation: Operation, principal: Principal) -> CoreResult<Autho
 mod tests {
     use super::*;
     use crate::principal::PrincipalKind;
+    use Operation::*;
 
     fn principal(delegated: bool, perms: &[&str]) -> Principal {
         Principal {
@@ -331,13 +333,17 @@ mod tests {
                         .unwrap_or_else(|e| panic!("{op:?} refused {}: {e:?}", grant.permission));
                     assert_eq!(access.access().held(), &[*grant]);
                 }
-                let err = authorize(op, principal(delegated, &["User.Read"])).unwrap_err();
+                let err = authorize(op, principal(delegated, &["Unrelated.Read"])).unwrap_err();
+                let directory = op.row().workload == Workload::Directory;
                 match (list.is_empty(), err) {
                     (true, CoreError::Denied { access_denied: true, .. }) => {}
+                    (false, CoreError::Graph(ErrorCode::AuthorizationRequestDenied, _))
+                        if directory => {}
                     (false, CoreError::MissingPermission { delegated: d, accepted, held }) => {
+                        assert!(!directory, "{op:?}");
                         assert_eq!(d, delegated);
                         assert_eq!(accepted.len(), list.len());
-                        assert_eq!(held, vec!["User.Read".to_string()]);
+                        assert_eq!(held, vec!["Unrelated.Read".to_string()]);
                     }
                     (_, other) => panic!("{op:?} delegated={delegated}: unexpected {other:?}"),
                 }
@@ -394,10 +400,27 @@ mod tests {
 
     #[test]
     fn national_clouds_refuse_what_the_spec_lists() {
+        use Operation::*;
+        let user_scope = [
+            ListUserInstalledApps,
+            GetUserInstalledApp,
+            InstallAppForUser,
+            UpgradeAppForUser,
+            UninstallAppForUser,
+            GetUserInstalledAppChat,
+        ];
+        let chat_scope = [
+            ListChatInstalledApps,
+            GetChatInstalledApp,
+            InstallAppInChat,
+            UpgradeAppInChat,
+            UninstallAppInChat,
+        ];
         for &op in Operation::ALL {
             assert!(Cloud::Global.check(op, false).is_ok());
-            let user_scope = format!("{op:?}").contains("User");
-            let chat = format!("{op:?}").contains("Chat") && !user_scope;
+            let directory = op.row().surface == crate::operations::Surface::Directory;
+            let user_scope = user_scope.contains(&op);
+            let chat = chat_scope.contains(&op) || directory;
             for cloud in [Cloud::UsGov, Cloud::Dod] {
                 assert_eq!(cloud.check(op, false).is_err(), user_scope, "{cloud:?} {op:?}");
                 assert!(cloud.check(op, true).is_ok(), "{cloud:?} {op:?} delegated");

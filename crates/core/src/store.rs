@@ -115,6 +115,12 @@ pub trait Store: Send + Sync + 'static {
     async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>>;
     async fn team(&self, tenant_id: &str, team_id: &str) -> StoreResult<Option<Team>>;
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>>;
+    /// Every user of the tenant (the directory reads page and filter them).
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>>;
+    /// Every chat of the tenant.
+    async fn list_chats(&self, tenant_id: &str) -> StoreResult<Vec<Chat>>;
+    /// Every team of the tenant.
+    async fn list_teams(&self, tenant_id: &str) -> StoreResult<Vec<Team>>;
     /// The tenant's `teamsAppSettings`; the defaults when none were set.
     async fn tenant_settings(&self, tenant_id: &str) -> StoreResult<TenantSettings> {
         let _ = tenant_id;

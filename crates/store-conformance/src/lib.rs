@@ -49,6 +49,7 @@ macro_rules! __with_test_names {
             seed_upserts_directory_but_leaves_catalog_alone
             seed_is_one_transaction
             user_by_id_or_upn_case_insensitively
+            directory_lists_are_per_tenant_and_ordered_by_id
             case_folding_is_ascii_only
             tenant_settings_default_until_set
             create_and_read_apps

@@ -120,6 +120,25 @@ pub async fn user_by_id_or_upn_case_insensitively(db: Arc<dyn TestDb>) {
     assert_eq!(st.user(T, "U1").await.unwrap(), None, "ids are exact");
 }
 
+/// The directory lists: a tenant's users, chats and teams, ordered by id, nothing of another
+/// tenant.
+pub async fn directory_lists_are_per_tenant_and_ordered_by_id(db: Arc<dyn TestDb>) {
+    let st = db.store();
+    let mut s = seed();
+    let mut other = s.users[1].clone();
+    other.tenant_id = T2.into();
+    s.tenants.push(teamsapps_core::model::Tenant { id: T2.into(), display_name: "Other".into() });
+    s.users.insert(0, other);
+    st.apply_seed(&s).await.unwrap();
+    let users: Vec<String> = st.list_users(T).await.unwrap().into_iter().map(|u| u.id).collect();
+    assert_eq!(users, ["u1", "u2"]);
+    assert_eq!(st.list_users(T2).await.unwrap().len(), 1);
+    assert_eq!(st.list_chats(T).await.unwrap(), s.chats);
+    assert_eq!(st.list_teams(T).await.unwrap(), s.teams);
+    assert!(st.list_chats(T2).await.unwrap().is_empty());
+    assert!(st.list_teams("nobody").await.unwrap().is_empty());
+}
+
 /// Case folding of UPNs and manifest ids is ASCII-only (SQLite's `lower()`), whatever the
 /// database's locale: `Ä` and `ä` are different letters to both backends.
 pub async fn case_folding_is_ascii_only(db: Arc<dyn TestDb>) {

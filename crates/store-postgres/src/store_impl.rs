@@ -291,6 +291,54 @@ impl Store for PgStore {
         .await
     }
 
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>> {
+        if any_nul(&[tenant_id]) {
+            return Ok(Vec::new());
+        }
+        self.run("list_users", |c| async move {
+            let rows = query(
+                &c,
+                concat!("SELECT ", user_cols!(), " FROM users WHERE tenant_id = $1 ORDER BY id"),
+                &[&tenant_id],
+            )
+            .await?;
+            decode_all(&rows, rows::user)
+        })
+        .await
+    }
+
+    async fn list_chats(&self, tenant_id: &str) -> StoreResult<Vec<Chat>> {
+        if any_nul(&[tenant_id]) {
+            return Ok(Vec::new());
+        }
+        self.run("list_chats", |c| async move {
+            let rows = query(
+                &c,
+                concat!("SELECT ", chat_cols!(), " FROM chats WHERE tenant_id = $1 ORDER BY id"),
+                &[&tenant_id],
+            )
+            .await?;
+            decode_all(&rows, rows::chat)
+        })
+        .await
+    }
+
+    async fn list_teams(&self, tenant_id: &str) -> StoreResult<Vec<Team>> {
+        if any_nul(&[tenant_id]) {
+            return Ok(Vec::new());
+        }
+        self.run("list_teams", |c| async move {
+            let rows = query(
+                &c,
+                concat!("SELECT ", team_cols!(), " FROM teams WHERE tenant_id = $1 ORDER BY id"),
+                &[&tenant_id],
+            )
+            .await?;
+            decode_all(&rows, rows::team)
+        })
+        .await
+    }
+
     async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>> {
         if any_nul(&[tenant_id, chat_id]) {
             return Ok(None);

@@ -379,6 +379,51 @@ impl Store for SqliteStore {
         self.read(WHAT, move |c| user(c, &tenant_id, &key, WHAT)).await
     }
 
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>> {
+        const WHAT: &str = "list_users";
+        let tenant_id = tenant_id.to_owned();
+        self.read_large(WHAT, move |c| {
+            all(
+                c,
+                WHAT,
+                concat!("SELECT ", user_cols!(), " FROM users WHERE tenant_id = ?1 ORDER BY id"),
+                params![tenant_id],
+                rows::user,
+            )
+        })
+        .await
+    }
+
+    async fn list_chats(&self, tenant_id: &str) -> StoreResult<Vec<Chat>> {
+        const WHAT: &str = "list_chats";
+        let tenant_id = tenant_id.to_owned();
+        self.read_large(WHAT, move |c| {
+            all(
+                c,
+                WHAT,
+                concat!("SELECT ", chat_cols!(), " FROM chats WHERE tenant_id = ?1 ORDER BY id"),
+                params![tenant_id],
+                rows::chat,
+            )
+        })
+        .await
+    }
+
+    async fn list_teams(&self, tenant_id: &str) -> StoreResult<Vec<Team>> {
+        const WHAT: &str = "list_teams";
+        let tenant_id = tenant_id.to_owned();
+        self.read_large(WHAT, move |c| {
+            all(
+                c,
+                WHAT,
+                concat!("SELECT ", team_cols!(), " FROM teams WHERE tenant_id = ?1 ORDER BY id"),
+                params![tenant_id],
+                rows::team,
+            )
+        })
+        .await
+    }
+
     async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>> {
         const WHAT: &str = "chat";
         let (tenant_id, id) = (tenant_id.to_owned(), chat_id.to_owned());

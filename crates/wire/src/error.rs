@@ -38,6 +38,11 @@ error_codes! {
     BadGateway => (502, "BadGateway"),
     ServiceUnavailable => (503, "ServiceUnavailable"),
     GatewayTimeout => (504, "GatewayTimeout"),
+    // The directory workload's codes (users, groups; lifecycle spec 1.1, 1.2).
+    RequestBadRequest => (400, "Request_BadRequest"),
+    RequestUnsupportedQuery => (400, "Request_UnsupportedQuery"),
+    AuthorizationRequestDenied => (403, "Authorization_RequestDenied"),
+    RequestResourceNotFound => (404, "Request_ResourceNotFound"),
 }
 
 /// One entry of `innerError.details[]` (manifest validation, spec section 11).

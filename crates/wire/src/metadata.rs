@@ -307,6 +307,120 @@ static CHAT: EntityType = EntityType {
     ],
 };
 
+/// `user`: the default property set of `GET /users` first; the rest only with `$select`
+/// (lifecycle spec 1.1).
+static USER: EntityType = EntityType {
+    name: "user",
+    properties: &[
+        "businessPhones",
+        "displayName",
+        "givenName",
+        "jobTitle",
+        "mail",
+        "mobilePhone",
+        "officeLocation",
+        "preferredLanguage",
+        "surname",
+        "userPrincipalName",
+        "id",
+    ],
+    select_only: &["accountEnabled", "userType"],
+    navigations: &[],
+    kinds: &[TypedProperty { name: "businessPhones", kind: PropKind::PrimitiveCollection }],
+};
+
+/// `team`: what `GET /teams` and `joinedTeams` return (`id`, `displayName`, `description`);
+/// `GET /teams/{id}` adds the rest.
+static TEAM: EntityType = EntityType {
+    name: "team",
+    properties: &["id", "displayName", "description"],
+    select_only: &[
+        "createdDateTime",
+        "internalId",
+        "classification",
+        "specialization",
+        "visibility",
+        "webUrl",
+        "isArchived",
+        "tenantId",
+        "isMembershipLimitedToOwners",
+    ],
+    navigations: &[],
+    kinds: &[
+        TypedProperty { name: "specialization", kind: PropKind::Enum },
+        TypedProperty { name: "visibility", kind: PropKind::Enum },
+    ],
+};
+
+/// `team` as `GET /teams/{id}` shows it: every property by default.
+static TEAM_FULL: EntityType = EntityType {
+    name: "team",
+    properties: &[
+        "id",
+        "createdDateTime",
+        "displayName",
+        "description",
+        "internalId",
+        "classification",
+        "specialization",
+        "visibility",
+        "webUrl",
+        "isArchived",
+        "tenantId",
+        "isMembershipLimitedToOwners",
+    ],
+    select_only: &[],
+    navigations: &[],
+    kinds: &[
+        TypedProperty { name: "specialization", kind: PropKind::Enum },
+        TypedProperty { name: "visibility", kind: PropKind::Enum },
+    ],
+};
+
+/// `group` (the properties the teams-as-groups listing shows).
+static GROUP: EntityType = EntityType {
+    name: "group",
+    properties: &[
+        "id",
+        "description",
+        "displayName",
+        "groupTypes",
+        "mailEnabled",
+        "mailNickname",
+        "resourceBehaviorOptions",
+        "resourceProvisioningOptions",
+        "securityEnabled",
+        "visibility",
+    ],
+    select_only: &[],
+    navigations: &[],
+    kinds: &[
+        TypedProperty { name: "groupTypes", kind: PropKind::PrimitiveCollection },
+        TypedProperty { name: "resourceBehaviorOptions", kind: PropKind::PrimitiveCollection },
+        TypedProperty { name: "resourceProvisioningOptions", kind: PropKind::PrimitiveCollection },
+    ],
+};
+
+/// `user` (directory reads; same in both versions).
+pub fn user(_version: ApiVersion) -> &'static EntityType {
+    &USER
+}
+
+/// `team` (directory reads).
+pub fn team(_version: ApiVersion) -> &'static EntityType {
+    &TEAM
+}
+
+/// `team` of `GET /teams/{id}` (every property by default).
+pub fn team_full(_version: ApiVersion) -> &'static EntityType {
+    &TEAM_FULL
+}
+
+/// `group` (directory reads).
+pub fn group(_version: ApiVersion) -> &'static EntityType {
+    &GROUP
+}
+
 /// `teamsApp` (same in both versions).
 pub fn teams_app(_version: ApiVersion) -> &'static EntityType {
     &TEAMS_APP
@@ -351,7 +465,11 @@ pub fn chat(_version: ApiVersion) -> &'static EntityType {
 mod tests {
     use super::*;
 
-    const ALL: [fn(ApiVersion) -> &'static EntityType; 7] = [
+    const ALL: [fn(ApiVersion) -> &'static EntityType; 11] = [
+        user,
+        team,
+        team_full,
+        group,
         teams_app,
         teams_app_definition,
         teamwork_bot,

@@ -163,6 +163,15 @@ impl Store for MemStore {
     async fn team(&self, _tenant_id: &str, _team_id: &str) -> StoreResult<Option<Team>> {
         Ok(None)
     }
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>> {
+        Ok(self.users.iter().filter(|u| u.tenant_id == tenant_id).cloned().collect())
+    }
+    async fn list_chats(&self, _tenant_id: &str) -> StoreResult<Vec<Chat>> {
+        Ok(vec![])
+    }
+    async fn list_teams(&self, _tenant_id: &str) -> StoreResult<Vec<Team>> {
+        Ok(vec![])
+    }
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>> {
         Ok(self.apps.iter().find(|a| a.tenant_id == tenant_id && a.app_id == app_id).cloned())
     }

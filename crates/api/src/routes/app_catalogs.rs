@@ -88,6 +88,7 @@ pub async fn list_teams_apps(
         raw_query: &raw,
         always_count: false,
         order: by_id,
+        default_top: None,
     }
     .render(items)
 }
@@ -172,6 +173,7 @@ pub async fn list_app_definitions(
         always_count: false,
         // A definition is one version of the app (unique per app), listed oldest first.
         order: by_version,
+        default_top: None,
     }
     .render(items)
 }

@@ -100,6 +100,7 @@ async fn list(
         always_count: scope.always_count,
         // One installation per app in a scope.
         order: by_id,
+        default_top: None,
     }
     .render(items)
 }

@@ -5,6 +5,7 @@
 
 mod app_catalogs;
 mod batch;
+mod directory;
 mod installed_apps;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -40,6 +41,7 @@ where
 /// compile) and the handler's name.
 fn handler(op: Operation) -> (MethodRouter<AppState>, &'static str) {
     use app_catalogs as cat;
+    use directory as dir;
     use installed_apps as inst;
     use Operation::*;
     match op {
@@ -69,6 +71,19 @@ fn handler(op: Operation) -> (MethodRouter<AppState>, &'static str) {
         InstallAppInTeam => bind(op, inst::install_app_in_team),
         UpgradeAppInTeam => bind(op, inst::upgrade_app_in_team),
         UninstallAppInTeam => bind(op, inst::uninstall_app_in_team),
+        ListUsers => bind(op, dir::list_users),
+        CountUsers => bind(op, dir::count_users),
+        GetUser => bind(op, dir::get_user),
+        GetMe => bind(op, dir::get_me),
+        ListTeams => bind(op, dir::list_teams),
+        GetTeam => bind(op, dir::get_team),
+        ListUserJoinedTeams => bind(op, dir::list_user_joined_teams),
+        ListMyJoinedTeams => bind(op, dir::list_my_joined_teams),
+        ListUserChats => bind(op, dir::list_user_chats),
+        ListMyChats => bind(op, dir::list_my_chats),
+        ListChats => bind(op, dir::list_chats),
+        GetChat => bind(op, dir::get_chat),
+        ListGroups => bind(op, dir::list_groups),
     }
 }
 
@@ -187,6 +202,9 @@ fn canonical_segment(i: usize, seg: &str) -> Option<&'static str> {
         "users",
         "chats",
         "teams",
+        "me",
+        "joinedTeams",
+        "groups",
         "colorIcon",
         "outlineIcon",
     ];
