@@ -262,6 +262,11 @@ fn operation(route: &Described) -> Value {
             responses.insert("204".into(), ok_response("Deleted.", None, false));
             errors.push(409);
         }
+        Kind::Operation(Answer::Patch { schema }) => {
+            body = Some(json!({ "required": true, "content": json_content(schema_ref(schema)) }));
+            responses.insert("204".into(), ok_response("Changed.", None, false));
+            errors.extend([413, 415]);
+        }
         Kind::Operation(Answer::Count) => {
             responses.insert(
                 "200".into(),
@@ -499,6 +504,16 @@ fn schemas() -> Value {
                 "resourceProvisioningOptions": { "type": "array", "items": string() },
                 "securityEnabled": { "type": "boolean", "nullable": true },
                 "visibility": nullable_string(),
+            },
+        },
+        "teamsAppSettings": {
+            "type": "object",
+            "properties": {
+                "id": string(),
+                "allowUserRequestsForAppAccess": { "type": "boolean", "nullable": true },
+                "isUserPersonalScopeResourceSpecificConsentEnabled": { "type": "boolean", "nullable": true },
+                "isChatResourceSpecificConsentEnabled": { "type": "boolean", "nullable": true },
+                "customAppSettings": { "type": "object", "nullable": true },
             },
         },
         "batchRequest": {

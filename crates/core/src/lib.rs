@@ -13,6 +13,7 @@ pub mod operations;
 pub mod permissions;
 pub mod principal;
 pub mod store;
+pub mod tenant_settings;
 pub mod version;
 
 pub use error::{CoreError, CoreResult};

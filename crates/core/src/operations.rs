@@ -358,6 +358,10 @@ const CHAT_A: &[Grant] = &[
     rsc("Chat.Manage.Chat"),
     rsc("ChatMember.Read.Chat"),
 ];
+// teamsAppSettings (lifecycle spec 4.2, 4.3): delegated only.
+const SETTINGS_READ_D: &[Grant] =
+    &[any("TeamworkAppSettings.Read.All"), any("TeamworkAppSettings.ReadWrite.All")];
+const SETTINGS_WRITE_D: &[Grant] = &[any("TeamworkAppSettings.ReadWrite.All")];
 const GROUPS: &[Grant] = &[
     any("GroupMember.Read.All"),
     any("Group.Read.All"),
@@ -409,6 +413,8 @@ pub enum Operation {
     ListChats,
     GetChat,
     ListGroups,
+    GetTeamsAppSettings,
+    UpdateTeamsAppSettings,
 }
 
 use Operation::*;
@@ -422,6 +428,8 @@ pub enum Surface {
     Installations,
     /// Users, teams, chats and groups (lifecycle spec 1).
     Directory,
+    /// The tenant's Teams settings under `/teamwork` (lifecycle spec 4).
+    Teamwork,
 }
 
 /// Which Graph workload answers an operation: it decides the shape of a refusal (the directory
@@ -465,6 +473,8 @@ pub enum Answer {
     Delete,
     /// A bare number as `text/plain` (`$count` segments).
     Count,
+    /// PATCH of `schema`'s properties (JSON), 204.
+    Patch { schema: &'static str },
 }
 
 /// One Graph operation.
@@ -1037,6 +1047,34 @@ pub const OPERATIONS: &[OperationRow] = &[
         workload: Workload::Directory,
         surface: Surface::Directory,
         answer: Answer::List { item: "group" },
+    },
+    OperationRow {
+        op: GetTeamsAppSettings,
+        name: "GetTeamsAppSettings",
+        handler: "get_teams_app_settings",
+        method: "GET",
+        routes: &["/teamwork/teamsAppSettings"],
+        summary: "Get the tenant's Teams app settings",
+        delegated: SETTINGS_READ_D,
+        application: NONE,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Teamwork,
+        answer: Answer::Get { schema: "teamsAppSettings" },
+    },
+    OperationRow {
+        op: UpdateTeamsAppSettings,
+        name: "UpdateTeamsAppSettings",
+        handler: "update_teams_app_settings",
+        method: "PATCH",
+        routes: &["/teamwork/teamsAppSettings"],
+        summary: "Change the tenant's Teams app settings",
+        delegated: SETTINGS_WRITE_D,
+        application: NONE,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Teamwork,
+        answer: Answer::Patch { schema: "teamsAppSettings" },
     },
 ];
 

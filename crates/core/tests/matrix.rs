@@ -512,9 +512,12 @@ const OPS: &[Operation] = &[
     Operation::UninstallAppInTeam,
 ];
 
-/// The directory reads (lifecycle spec 1): not app operations, so not in this matrix; their
-/// permissions are tested over HTTP (crates/cli/tests/directory.rs).
+/// The directory reads and tenant settings (lifecycle spec 1, 4): not app operations, so not in
+/// this matrix; their permissions are tested over HTTP (crates/cli/tests/directory.rs,
+/// teamwork.rs).
 const DIRECTORY_READS: &[Operation] = &[
+    Operation::GetTeamsAppSettings,
+    Operation::UpdateTeamsAppSettings,
     Operation::ListUsers,
     Operation::CountUsers,
     Operation::GetUser,

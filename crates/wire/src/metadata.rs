@@ -401,6 +401,42 @@ static GROUP: EntityType = EntityType {
     ],
 };
 
+/// `teamsAppSettings`, v1.0: the tenant's switches without the chat one (lifecycle spec 4.1).
+static TEAMS_APP_SETTINGS_V1: EntityType = EntityType {
+    name: "teamsAppSettings",
+    properties: &[
+        "id",
+        "allowUserRequestsForAppAccess",
+        "isUserPersonalScopeResourceSpecificConsentEnabled",
+    ],
+    select_only: &[],
+    navigations: &[],
+    kinds: &[],
+};
+
+/// `teamsAppSettings`, beta: adds `isChatResourceSpecificConsentEnabled` and `customAppSettings`.
+static TEAMS_APP_SETTINGS_BETA: EntityType = EntityType {
+    name: "teamsAppSettings",
+    properties: &[
+        "id",
+        "allowUserRequestsForAppAccess",
+        "isUserPersonalScopeResourceSpecificConsentEnabled",
+        "isChatResourceSpecificConsentEnabled",
+        "customAppSettings",
+    ],
+    select_only: &[],
+    navigations: &[],
+    kinds: &[],
+};
+
+/// `teamsAppSettings` (`/teamwork/teamsAppSettings`).
+pub fn teams_app_settings(version: ApiVersion) -> &'static EntityType {
+    match version {
+        ApiVersion::V1 => &TEAMS_APP_SETTINGS_V1,
+        ApiVersion::Beta => &TEAMS_APP_SETTINGS_BETA,
+    }
+}
+
 /// `user` (directory reads; same in both versions).
 pub fn user(_version: ApiVersion) -> &'static EntityType {
     &USER
@@ -465,7 +501,8 @@ pub fn chat(_version: ApiVersion) -> &'static EntityType {
 mod tests {
     use super::*;
 
-    const ALL: [fn(ApiVersion) -> &'static EntityType; 11] = [
+    const ALL: [fn(ApiVersion) -> &'static EntityType; 12] = [
+        teams_app_settings,
         user,
         team,
         team_full,

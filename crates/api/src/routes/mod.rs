@@ -7,6 +7,7 @@ mod app_catalogs;
 mod batch;
 mod directory;
 mod installed_apps;
+mod teamwork;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::handler::Handler;
@@ -84,6 +85,8 @@ fn handler(op: Operation) -> (MethodRouter<AppState>, &'static str) {
         ListChats => bind(op, dir::list_chats),
         GetChat => bind(op, dir::get_chat),
         ListGroups => bind(op, dir::list_groups),
+        GetTeamsAppSettings => bind(op, teamwork::get_teams_app_settings),
+        UpdateTeamsAppSettings => bind(op, teamwork::update_teams_app_settings),
     }
 }
 
@@ -126,7 +129,7 @@ fn graph_routes(version: ApiVersion) -> Router<AppState> {
             later("the joinedTeams aliases (use /teams/{id})"),
         )
         .route("/groups/{*rest}", later("the /groups/{id}/team aliases (use /teams/{id})"))
-        .route("/teamwork/{*rest}", later("teamwork settings (teamsAppSettings)"))
+        .route("/teamwork/{*rest}", later("this /teamwork operation"))
         .layer(Extension(version))
 }
 
