@@ -4,6 +4,7 @@ pub mod controls;
 pub mod error;
 pub mod extract;
 pub mod headers;
+pub mod health;
 pub mod identity;
 pub mod openapi;
 pub mod routes;

@@ -215,6 +215,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/beta", graph_routes().layer(Extension(ApiVersion::Beta)))
         .merge(identity::router())
         .merge(crate::controls::router())
+        .merge(crate::health::router())
         .route("/openapi.json", axum::routing::get(crate::openapi::serve))
         .fallback(unknown_path)
         .layer(DefaultBodyLimit::max(limit))
