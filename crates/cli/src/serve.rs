@@ -288,23 +288,27 @@ fn lock_target(args: &StoreArgs) -> Option<LockTarget> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The future that resolves on SIGTERM or Ctrl-C. The handlers are installed here, before the
+/// `listening on` line is printed: a signal sent as soon as a script sees that line must stop
+/// the server gracefully, not kill it with the default action.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        async move {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing requests in flight");
+    let signals = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        signals.await;
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 pub async fn serve(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<()> {
@@ -391,6 +395,7 @@ pub async fn serve(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<()>
     let state =
         AppState { store, identity, config: Arc::new(config), controls: Arc::new(controls) };
     let app = teamsapps_api::router(state);
+    let shutdown = shutdown_signal()?;
     tracing::info!(store = %what, %addr, scheme, "teamsapps ready");
     {
         let mut out = std::io::stdout().lock();
@@ -401,9 +406,9 @@ pub async fn serve(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<()>
         Some(config) => {
             let app = app.layer(axum::middleware::map_request(crate::tls::mark_https));
             let listener = crate::tls::TlsListener::new(listener, config)?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         }
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?,
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
     }
     tracing::info!("stopped");
     Ok(())
