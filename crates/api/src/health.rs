@@ -44,10 +44,25 @@ async fn ready(State(state): State<AppState>) -> Response {
     };
     match tokio::time::timeout(READY_TIMEOUT, state.store.tenant(PROBE_TENANT)).await {
         Ok(Ok(_)) => answer(StatusCode::OK, json!({"status": "ready"})),
-        Ok(Err(e)) => not_ready(format!("the store did not answer a read: {e}")),
+        Ok(Err(e)) => not_ready(format!("the store did not answer a read: {}", chain(&e))),
         Err(_) => not_ready(format!(
             "the store did not answer a read within {} s",
             READY_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// An error with its causes, each once: the database's own words are often only in the last.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
 }
