@@ -151,8 +151,8 @@ mod tests {
     #[test]
     fn id_and_version_overrides_reach_the_package() {
         let dir = tempfile::tempdir().unwrap();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/apps/hello/manifest.json");
+        let manifest =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/apps/hello/manifest.json");
         let out = dir.path().join("hello.zip");
         let id = parse_guid("3F2504E0-4F89-41D3-9A0C-0305E82C3301").unwrap();
         run(PackageArgs {

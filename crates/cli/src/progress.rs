@@ -23,10 +23,13 @@ pub fn describe(fixture: &Fixture) -> String {
         n[4] += t.catalog.len();
         n[5] += t.installations.len();
     }
-    format!(
-        "{} tenants, {} users, {} teams, {} chats, {} catalog entries, {} installations",
-        n[0], n[1], n[2], n[3], n[4], n[5]
-    )
+    let words = ["tenant", "user", "team", "chat", "catalog entry", "installation"];
+    let plural = |count: usize, word: &str| match (count, word) {
+        (1, w) => format!("1 {w}"),
+        (c, "catalog entry") => format!("{c} catalog entries"),
+        (c, w) => format!("{c} {w}s"),
+    };
+    n.iter().zip(words).map(|(&c, w)| plural(c, w)).collect::<Vec<_>>().join(", ")
 }
 
 /// Applies `fixture` to `store`, showing progress while it takes, and logs how long it took.
@@ -48,7 +51,7 @@ pub async fn apply_seed(
     let work = teamsapps_core::fixture::apply(store, fixture);
     tokio::pin!(work);
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + delay, every);
-    let mut drawn = false;
+    let mut drawn = 0usize;
     let result = loop {
         tokio::select! {
             r = &mut work => break r,
@@ -56,18 +59,18 @@ pub async fn apply_seed(
                 let secs = started.elapsed().as_secs_f64();
                 if spinner {
                     const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
-                    let frame = FRAMES[(secs / every.as_secs_f64()) as usize % FRAMES.len()];
+                    let frame = FRAMES[drawn % FRAMES.len()];
                     let mut err = std::io::stderr().lock();
                     let _ = write!(err, "\r\x1b[2K{frame} seeding {}: {what} ({secs:.1} s)", file.display());
                     let _ = err.flush();
-                    drawn = true;
+                    drawn += 1;
                 } else {
                     tracing::info!(file = %file.display(), elapsed_s = secs.round(), "seeding: writing {what}");
                 }
             }
         }
     };
-    if drawn {
+    if drawn > 0 {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K");
         let _ = err.flush();
