@@ -295,3 +295,21 @@ fn a_bad_log_filter_is_refused_by_name() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("TEAMSAPPS_LOG"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn a_second_server_on_one_sqlite_url_is_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("one.db");
+    let url = format!("sqlite://{}", db.display());
+    let mut first = SqliteServer::start(&["--database-url", &url]);
+    // --data is not what it uses: a different one does not get round the lock.
+    let out = serve_refused(
+        &dir.path().join("unused"),
+        &["--listen", "127.0.0.1:0", "--database-url", &url],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("the SQLite database {}", db.display())), "{err}");
+    assert!(err.contains(&first.base), "{err}");
+    assert!(first.terminate());
+}
