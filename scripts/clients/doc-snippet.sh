@@ -3,8 +3,8 @@
 #   - takes the fenced block right after `<!-- run: LANG -->`, unchanged but for the port, and
 #     saves it as FILE (app.py, app.js) in a fresh directory;
 #   - there, as the doc's first block says: `teamsapps cert --out certs`, then `teamsapps serve
-#     --tls-cert certs/cert.pem --tls-key certs/key.pem --seed fixtures/demo.yaml` (its data in
-#     ./teamsapps-data). The doc listens on 127.0.0.1:8443; here the server takes a free port
+#     --tls-cert certs/cert.pem --tls-key certs/key.pem --in-memory --seed fixtures/demo.yaml`
+#     (nothing kept). The doc listens on 127.0.0.1:8443; here the server takes a free port
 #     (8443 may be busy, suites run in parallel) and ONLY that port is replaced in the snippet;
 #   - runs the snippet's first line (its run command, e.g. `NODE_EXTRA_CA_CERTS=certs/cert.pem
 #     node app.js`) twice, a first run and a re-run, each of which must succeed and print every
@@ -74,7 +74,7 @@ done
 cd "$work"
 printf '%s\n' "$snippet" >"$file.doc"
 "$bin" cert --out certs >/dev/null
-"$bin" serve --tls-cert certs/cert.pem --tls-key certs/key.pem --seed "$repo/fixtures/demo.yaml" \
+"$bin" serve --tls-cert certs/cert.pem --tls-key certs/key.pem --in-memory --seed "$repo/fixtures/demo.yaml" \
   --listen 127.0.0.1:0 >serve.stdout 2>serve.stderr &
 pid=$!
 base=$(wait_listening serve.stdout)

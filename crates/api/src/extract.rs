@@ -32,10 +32,10 @@ impl FromRequestParts<AppState> for Auth {
             .into());
         };
         let span = tracing::Span::current();
-        span.record("operation", op.name());
+        span.record("operation", tracing::field::display(op.name()));
         let principal = state.identity.authenticate(state.store.as_ref(), &parts.headers).await?;
-        span.record("tenant", principal.tenant_id.as_str());
-        span.record("app", principal.app_id.as_str());
+        span.record("tenant", tracing::field::display(&principal.tenant_id));
+        span.record("app", tracing::field::display(&principal.app_id));
         state.config.cloud.check(op, principal.is_delegated())?;
         let slot = parts.extensions.get::<CallerSlot>();
         if let Some(slot) = slot {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod faults;
 pub mod headers;
+pub mod health;
 pub mod identity;
 pub mod openapi;
 pub mod request_log;

@@ -3,8 +3,12 @@
 
 mod admin;
 mod cert;
+mod generate;
 mod keys;
+mod lock;
+mod logging;
 mod package;
+mod progress;
 mod serve;
 mod tls;
 
@@ -17,6 +21,9 @@ use clap::{Parser, Subcommand};
     about = "A stateful emulator of the Microsoft Graph Teams app catalog and app-installation API, with its own OAuth token endpoint."
 )]
 struct Cli {
+    /// Log lines on stderr: `text`, or `json` (one JSON object per line, for log collectors).
+    #[arg(long, env = "TEAMSAPPS_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,16 +42,24 @@ enum Command {
     Cert(cert::CertArgs),
     /// Print the permission matrix as Markdown (the source of docs/permissions.md).
     Permissions,
-    /// Test controls of a running server: reset, snapshot, restore, settings, requests.
+    /// Test controls of a running server: reset, snapshot, restore, settings, requests,
+    /// wait-ready.
     Admin(admin::AdminArgs),
+    /// Tenant fixtures: generate a large one.
+    Fixture(generate::FixtureArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TEAMSAPPS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs go to stderr: stdout carries only the `listening on` line scripts wait for.
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let request_log = match &cli.command {
+        Command::Serve(args) => args.request_log == logging::OnOff::On,
+        _ => true,
+    };
+    let log_format = cli.log_format;
+    if let Err(e) = logging::init(log_format, request_log) {
+        eprintln!("error: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -54,12 +69,13 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::serve(args).await,
+            Command::Serve(args) => serve::serve(args, log_format).await,
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Package(args) => package::run(args),
             Command::Cert(args) => cert::run(args),
             Command::Admin(args) => admin::run(args).await,
+            Command::Fixture(args) => generate::run(args),
             Command::Permissions => {
                 print!("{}", teamsapps_core::permissions::markdown());
                 Ok(())
@@ -69,7 +85,11 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match log_format {
+                logging::LogFormat::Text => eprintln!("error: {e:#}"),
+                // Log collectors read stderr as JSON lines: the last one too.
+                logging::LogFormat::Json => tracing::error!(error = %format!("{e:#}"), "exiting"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -15,9 +15,20 @@ pub struct PackageArgs {
     /// Override the manifest's version (e.g. to build 1.1.0 from the same manifest).
     #[arg(long)]
     pub version: Option<String>,
+    /// Override the manifest's id (a GUID): the same manifest as another app, e.g. to publish
+    /// it again where the catalog already holds it (a tenant's catalog refuses a second app
+    /// with one manifest id).
+    #[arg(long, value_parser = parse_guid)]
+    pub id: Option<String>,
     /// Where to write the zip; `-` writes to stdout.
     #[arg(long, default_value = "app.zip")]
     pub out: PathBuf,
+}
+
+fn parse_guid(s: &str) -> Result<String, String> {
+    uuid::Uuid::parse_str(s.trim())
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| format!("'{s}' is not a GUID (e.g. 3f2504e0-4f89-41d3-9a0c-0305e82c3301)"))
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -101,6 +112,9 @@ pub fn run(args: PackageArgs) -> anyhow::Result<()> {
     if !manifest.is_object() {
         bail!("{} must hold a JSON object", args.manifest.display());
     }
+    if let Some(id) = &args.id {
+        manifest["id"] = serde_json::Value::String(id.clone());
+    }
     if let Some(v) = &args.version {
         manifest["version"] = serde_json::Value::String(v.clone());
     }
@@ -132,6 +146,29 @@ pub fn run(args: PackageArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn id_and_version_overrides_reach_the_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/apps/hello/manifest.json");
+        let out = dir.path().join("hello.zip");
+        let id = parse_guid("3F2504E0-4F89-41D3-9A0C-0305E82C3301").unwrap();
+        run(PackageArgs {
+            manifest,
+            version: Some("1.2.3".into()),
+            id: Some(id.clone()),
+            out: out.clone(),
+        })
+        .unwrap();
+        let package = teamsapps_core::manifest::parse_package(&std::fs::read(&out).unwrap())
+            .expect("a valid package");
+        assert_eq!(package.manifest_id, "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+        assert_eq!(package.version, "1.2.3");
+        assert!(parse_guid("hello").unwrap_err().contains("not a GUID"));
+    }
+
     #[test]
     fn generated_icons_have_the_required_sizes() {
         for size in [32, 192] {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,9 @@ use teamsapps_core::Store;
 use teamsapps_store_postgres::{PgOptions, PgStore};
 use teamsapps_store_sqlite::{Durability, SqliteStore};
 
+use crate::lock::LockTarget;
+use crate::logging::{LogFormat, OnOff};
+
 /// Where the data lives. Precedence: --in-memory, then --database-url, then --data.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
@@ -28,7 +31,8 @@ pub struct StoreArgs {
     /// (also postgresql://) for several nodes on one PostgreSQL database.
     #[arg(long, env = "TEAMSAPPS_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Keep nothing: a private in-memory database.
+    /// Keep nothing: a private in-memory SQLite database (signing key included), gone when the
+    /// process ends; --data and --database-url are ignored and no directory is created.
     #[arg(long, env = "TEAMSAPPS_IN_MEMORY", default_value_t = false)]
     pub in_memory: bool,
     /// PostgreSQL: connections this node keeps open at most.
@@ -209,6 +213,10 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=120)
     )]
     pub key_refresh_interval: u64,
+    /// The `info` line per request (target `teamsapps::request`: method, path, operation,
+    /// status, latency, request id); `off` silences it whatever TEAMSAPPS_LOG says.
+    #[arg(long, env = "TEAMSAPPS_REQUEST_LOG", value_enum, default_value = "on")]
+    pub request_log: OnOff,
 }
 
 /// Opens the store `args` choose and runs its migrations. A `--database-url` chooses the
@@ -250,65 +258,110 @@ pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies the seed file; returns its text (the test controls' reset applies it again).
-async fn apply_seed(store: &dyn Store, path: &PathBuf) -> anyhow::Result<String> {
+/// A seed file read and checked: its text (the test controls' reset applies it again) and
+/// the fixture, valid against the loader before anything is created.
+struct SeedFile {
+    path: PathBuf,
+    text: String,
+    fixture: teamsapps_core::fixture::Fixture,
+}
+
+fn read_seed(path: &Path) -> anyhow::Result<SeedFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the seed file {}", path.display()))?;
     let fixture = teamsapps_core::fixture::parse(&text)
         .with_context(|| format!("in the seed file {}", path.display()))?;
-    let seed = teamsapps_core::fixture::apply(store, &fixture)
-        .await
-        .with_context(|| format!("cannot apply the seed file {}", path.display()))?;
-    tracing::info!(
-        file = %path.display(), tenants = seed.tenants.len(), users = seed.users.len(),
-        apps = seed.apps.len(), installations = seed.installations.len(),
-        "seed applied"
-    );
-    Ok(text)
+    // The same checks applying it makes (ids, manifests, references), without a store.
+    teamsapps_core::fixture::to_seed(&fixture)
+        .with_context(|| format!("in the seed file {}", path.display()))?;
+    Ok(SeedFile { path: path.to_path_buf(), text, fixture })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The lock that keeps a second server off this SQLite store (none for PostgreSQL, which
+/// several nodes share on purpose, or in memory).
+fn lock_target(args: &StoreArgs) -> Option<LockTarget> {
+    if args.in_memory {
+        return None;
+    }
+    match &args.database_url {
+        Some(url) => LockTarget::sqlite_url(url),
+        None => Some(LockTarget::data_dir(&args.data)),
+    }
+}
+
+/// The future that resolves on SIGTERM or Ctrl-C. The handlers are installed here, before the
+/// `listening on` line is printed: a signal sent as soon as a script sees that line must stop
+/// the server gracefully, not kill it with the default action.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        async move {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing requests in flight");
+    let signals = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        signals.await;
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<()> {
+    // Everything that can be refused is checked before anything is created: the
+    // configuration, the certificate, the seed file, then the port.
     let settings = control_settings(&args)?;
-    // Before anything is opened or seeded: a bad certificate is a configuration error.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         (None, None) => None,
         _ => bail!("--tls-cert and --tls-key go together: give both or neither"),
     };
-    let OpenedStore { store, what, .. } = open_store(&args.store).await?;
-    let mut seed_text = None;
-    if let Some(seed) = &args.seed {
-        seed_text = Some(apply_seed(store.as_ref(), seed).await?);
+    if args.admin_key.as_ref().is_some_and(|k| k.trim().is_empty()) {
+        bail!("--admin-key must not be empty");
     }
-    let seed = match &seed_text {
-        Some(text) => Some(Arc::new(SeedFixture::new(text, teamsapps_core::fixture::parse(text)?))),
+    let seed_file = args.seed.as_deref().map(read_seed).transpose()?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let _lock = match lock_target(&args.store) {
+        Some(target) => {
+            if args.store.database_url.is_none() {
+                std::fs::create_dir_all(&args.store.data).with_context(|| {
+                    format!("cannot create the data directory {}", args.store.data.display())
+                })?;
+            }
+            let holder = format!("pid {}, listening on {scheme}://{addr}", std::process::id());
+            Some(crate::lock::acquire(&target, &holder)?)
+        }
         None => None,
     };
+    let OpenedStore { store, what, .. } = open_store(&args.store).await?;
+    let mut seed = None;
+    if let Some(SeedFile { path, text, fixture }) = seed_file {
+        crate::progress::apply_seed(store.as_ref(), &fixture, &path, log_format)
+            .await
+            .with_context(|| format!("cannot apply the seed file {}", path.display()))?;
+        seed = Some((text, fixture));
+    }
     let admin_key = match &args.admin_key {
-        Some(k) if !k.trim().is_empty() => k.trim().to_string(),
-        Some(_) => bail!("--admin-key must not be empty"),
+        Some(k) => k.trim().to_string(),
         None => {
             let key = uuid::Uuid::new_v4().simple().to_string();
-            eprintln!("admin key (Authorization: Bearer … for /_teamsapps/): {key}");
+            match log_format {
+                LogFormat::Text => {
+                    eprintln!("admin key (Authorization: Bearer … for /_teamsapps/): {key}")
+                }
+                LogFormat::Json => {
+                    tracing::info!(admin_key = %key, "admin key (Authorization: Bearer … for /_teamsapps/)")
+                }
+            }
             key
         }
     };
@@ -316,6 +369,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         throttle = ?settings.throttle.mode, fault_rate = settings.faults.rate,
         fault_rules = settings.faults.rules.len(), "throttling and faults"
     );
+    let seed = seed.map(|(text, fixture)| Arc::new(SeedFixture::new(&text, fixture)));
     let identity = Identity::load_or_create(store.as_ref())
         .await
         .context("cannot load the token signing key")?;
@@ -342,11 +396,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .spawn_key_refresh(store.clone(), Duration::from_secs(args.key_refresh_interval));
     let state = AppState::new(store, identity, config, settings);
     let app = teamsapps_api::router(state);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let shutdown = shutdown_signal()?;
     tracing::info!(store = %what, %addr, scheme, "teamsapps ready");
     {
         let mut out = std::io::stdout().lock();
@@ -357,9 +407,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(config) => {
             let app = app.layer(axum::middleware::map_request(crate::tls::mark_https));
             let listener = crate::tls::TlsListener::new(listener, config)?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         }
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?,
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
     }
     tracing::info!("stopped");
     Ok(())

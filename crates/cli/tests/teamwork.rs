@@ -93,8 +93,7 @@ async fn turning_chat_consent_off_refuses_the_next_delegated_consent_in_a_chat()
         .unwrap()
         .to_string();
     let mut body = bind(&app_id);
-    body["consentedPermissionSet"] =
-        json!({"resourceSpecificPermissions": [{"permissionValue": perm, "permissionType": "application"}]});
+    body["consentedPermissionSet"] = json!({"resourceSpecificPermissions": [{"permissionValue": perm, "permissionType": "application"}]});
     let path = format!("/v1.0/chats/{}/installedApps", enc(CHAT));
 
     let r = patch(&s, &megan, "beta", json!({"isChatResourceSpecificConsentEnabled": false})).await;

@@ -248,6 +248,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1.0", graph_routes(ApiVersion::V1))
         .nest("/beta", graph_routes(ApiVersion::Beta))
         .merge(crate::test_controls::router())
+        .merge(crate::health::router())
         .route("/openapi.json", axum::routing::get(crate::openapi::serve))
         .with_state(state.clone())
         .merge(identity)
