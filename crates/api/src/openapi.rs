@@ -506,6 +506,18 @@ fn schemas() -> Value {
                 "visibility": nullable_string(),
             },
         },
+        "resourceSpecificPermissionGrant": {
+            "type": "object",
+            "properties": {
+                "id": string(),
+                "deletedDateTime": { "type": "string", "format": "date-time", "nullable": true },
+                "clientId": nullable_string(),
+                "clientAppId": nullable_string(),
+                "resourceAppId": nullable_string(),
+                "permissionType": nullable_string(),
+                "permission": nullable_string(),
+            },
+        },
         "teamsAppSettings": {
             "type": "object",
             "properties": {

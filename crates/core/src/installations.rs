@@ -71,7 +71,7 @@ pub enum Upgraded {
 }
 
 /// Resolves the URL's scope (spec 5.7 step 3) and applies the delegated-context rule (step 4).
-async fn resolve_scope(
+pub(crate) async fn resolve_scope(
     store: &dyn Store,
     principal: &Principal,
     path: &ScopePath,

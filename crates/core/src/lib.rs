@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod directory;
 pub mod error;
 pub mod fixture;
+pub mod grants;
 pub mod ids;
 pub mod installations;
 pub mod manifest;

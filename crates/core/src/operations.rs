@@ -358,6 +358,56 @@ const CHAT_A: &[Grant] = &[
     rsc("Chat.Manage.Chat"),
     rsc("ChatMember.Read.Chat"),
 ];
+// permissionGrants (lifecycle spec 3.3): the union of the older and newer tables.
+const GRANTS_CHAT_D: &[Grant] = &[
+    any("ResourceSpecificPermissionGrant.ReadForChat"),
+    sel("TeamsAppInstallation.ManageSelectedForChat"),
+    any("TeamsAppInstallation.ReadForChat"),
+    any("TeamsAppInstallation.ReadWriteForChat"),
+    own("TeamsAppInstallation.ReadWriteSelfForChat"),
+];
+const GRANTS_CHAT_A: &[Grant] = &[
+    rsc("TeamsAppInstallation.Read.Chat"),
+    rsc("Chat.Manage.Chat"),
+    any("ResourceSpecificPermissionGrant.ReadForChat.All"),
+    sel("TeamsAppInstallation.ManageSelectedForChat.All"),
+    any("TeamsAppInstallation.ReadForChat.All"),
+    own("TeamsAppInstallation.ReadWriteSelfForChat.All"),
+    any("TeamsAppInstallation.ReadWriteForChat.All"),
+];
+const GRANTS_TEAM_D: &[Grant] = &[
+    any("TeamsAppInstallation.ReadForTeam"),
+    own("TeamsAppInstallation.ReadWriteSelfForTeam"),
+    any("TeamsAppInstallation.ReadWriteForTeam"),
+    any("ResourceSpecificPermissionGrant.ReadForTeam"),
+];
+const GRANTS_TEAM_A: &[Grant] = &[
+    rsc("TeamsAppInstallation.Read.Group"),
+    any("TeamsAppInstallation.ReadForTeam.All"),
+    own("TeamsAppInstallation.ReadWriteSelfForTeam.All"),
+    any("TeamsAppInstallation.ReadWriteForTeam.All"),
+    rsc("TeamsApp.Read.Group"),
+    any("ResourceSpecificPermissionGrant.ReadForTeam.All"),
+];
+const GRANTS_GROUP: &[Grant] = &[
+    any("GroupMember.Read.All"),
+    any("Group.Read.All"),
+    any("Group.ReadWrite.All"),
+    any("GroupMember.ReadWrite.All"),
+];
+const GRANTS_USER_D: &[Grant] = &[
+    any("ResourceSpecificPermissionGrant.ReadForUser"),
+    sel("TeamsAppInstallation.ManageSelectedForUser"),
+    any("TeamsAppInstallation.ReadWriteAndConsentForUser"),
+    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser"),
+];
+const GRANTS_USER_A: &[Grant] = &[
+    any("ResourceSpecificPermissionGrant.ReadForUser.All"),
+    sel("TeamsAppInstallation.ManageSelectedForUser.All"),
+    any("TeamsAppInstallation.ReadWriteAndConsentForUser.All"),
+    own("TeamsAppInstallation.ReadWriteAndConsentSelfForUser.All"),
+];
+
 // teamsAppSettings (lifecycle spec 4.2, 4.3): delegated only.
 const SETTINGS_READ_D: &[Grant] =
     &[any("TeamworkAppSettings.Read.All"), any("TeamworkAppSettings.ReadWrite.All")];
@@ -415,6 +465,10 @@ pub enum Operation {
     ListGroups,
     GetTeamsAppSettings,
     UpdateTeamsAppSettings,
+    ListChatPermissionGrants,
+    ListTeamPermissionGrants,
+    ListGroupPermissionGrants,
+    ListUserPermissionGrants,
 }
 
 use Operation::*;
@@ -430,6 +484,8 @@ pub enum Surface {
     Directory,
     /// The tenant's Teams settings under `/teamwork` (lifecycle spec 4).
     Teamwork,
+    /// RSC permission grants of chats, teams and users (lifecycle spec 3).
+    Grants,
 }
 
 /// Which Graph workload answers an operation: it decides the shape of a refusal (the directory
@@ -1075,6 +1131,62 @@ pub const OPERATIONS: &[OperationRow] = &[
         workload: Workload::Teams,
         surface: Surface::Teamwork,
         answer: Answer::Patch { schema: "teamsAppSettings" },
+    },
+    OperationRow {
+        op: ListChatPermissionGrants,
+        name: "ListChatPermissionGrants",
+        handler: "list_chat_permission_grants",
+        method: "GET",
+        routes: &["/chats/{chat}/permissionGrants"],
+        summary: "List the RSC permission grants of a chat",
+        delegated: GRANTS_CHAT_D,
+        application: GRANTS_CHAT_A,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Grants,
+        answer: Answer::List { item: "resourceSpecificPermissionGrant" },
+    },
+    OperationRow {
+        op: ListTeamPermissionGrants,
+        name: "ListTeamPermissionGrants",
+        handler: "list_team_permission_grants",
+        method: "GET",
+        routes: &["/teams/{team}/permissionGrants"],
+        summary: "List the RSC permission grants of a team",
+        delegated: GRANTS_TEAM_D,
+        application: GRANTS_TEAM_A,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Grants,
+        answer: Answer::List { item: "resourceSpecificPermissionGrant" },
+    },
+    OperationRow {
+        op: ListGroupPermissionGrants,
+        name: "ListGroupPermissionGrants",
+        handler: "list_group_permission_grants",
+        method: "GET",
+        routes: &["/groups/{group}/permissionGrants"],
+        summary: "List the RSC permission grants of a group (its team)",
+        delegated: GRANTS_GROUP,
+        application: GRANTS_GROUP,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Grants,
+        answer: Answer::List { item: "resourceSpecificPermissionGrant" },
+    },
+    OperationRow {
+        op: ListUserPermissionGrants,
+        name: "ListUserPermissionGrants",
+        handler: "list_user_permission_grants",
+        method: "GET",
+        routes: &["/users/{user}/permissionGrants"],
+        summary: "List the RSC permission grants of a user",
+        delegated: GRANTS_USER_D,
+        application: GRANTS_USER_A,
+        versions: Versions::Both,
+        workload: Workload::Teams,
+        surface: Surface::Grants,
+        answer: Answer::List { item: "resourceSpecificPermissionGrant" },
     },
 ];
 

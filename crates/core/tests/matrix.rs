@@ -516,6 +516,10 @@ const OPS: &[Operation] = &[
 /// this matrix; their permissions are tested over HTTP (crates/cli/tests/directory.rs,
 /// teamwork.rs).
 const DIRECTORY_READS: &[Operation] = &[
+    Operation::ListChatPermissionGrants,
+    Operation::ListTeamPermissionGrants,
+    Operation::ListGroupPermissionGrants,
+    Operation::ListUserPermissionGrants,
     Operation::GetTeamsAppSettings,
     Operation::UpdateTeamsAppSettings,
     Operation::ListUsers,

@@ -6,6 +6,7 @@
 mod app_catalogs;
 mod batch;
 mod directory;
+mod grants;
 mod installed_apps;
 mod teamwork;
 
@@ -87,6 +88,10 @@ fn handler(op: Operation) -> (MethodRouter<AppState>, &'static str) {
         ListGroups => bind(op, dir::list_groups),
         GetTeamsAppSettings => bind(op, teamwork::get_teams_app_settings),
         UpdateTeamsAppSettings => bind(op, teamwork::update_teams_app_settings),
+        ListChatPermissionGrants => bind(op, grants::list_chat_permission_grants),
+        ListTeamPermissionGrants => bind(op, grants::list_team_permission_grants),
+        ListGroupPermissionGrants => bind(op, grants::list_group_permission_grants),
+        ListUserPermissionGrants => bind(op, grants::list_user_permission_grants),
     }
 }
 
@@ -128,7 +133,10 @@ fn graph_routes(version: ApiVersion) -> Router<AppState> {
             "/users/{user}/joinedTeams/{*rest}",
             later("the joinedTeams aliases (use /teams/{id})"),
         )
-        .route("/groups/{*rest}", later("the /groups/{id}/team aliases (use /teams/{id})"))
+        .route(
+            "/groups/{group}/team/{*rest}",
+            later("the /groups/{id}/team aliases (use /teams/{id})"),
+        )
         .route("/teamwork/{*rest}", later("this /teamwork operation"))
         .layer(Extension(version))
 }
@@ -208,6 +216,7 @@ fn canonical_segment(i: usize, seg: &str) -> Option<&'static str> {
         "me",
         "joinedTeams",
         "groups",
+        "permissionGrants",
         "colorIcon",
         "outlineIcon",
     ];
