@@ -9,6 +9,7 @@ mod lock;
 mod logging;
 mod package;
 mod progress;
+mod rollout;
 mod serve;
 mod tls;
 
@@ -47,6 +48,9 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Tenant fixtures: generate a large one.
     Fixture(generate::FixtureArgs),
+    /// Move every installation of an app to a new version through Graph (real or teamsapps):
+    /// plan, run in waves, resume, status, report.
+    Rollout(rollout::RolloutArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,8 +71,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Command::Rollout(args) = cli.command {
+        return std::process::ExitCode::from(runtime.block_on(rollout::run(args)));
+    }
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Rollout(_) => unreachable!("handled above"),
             Command::Serve(args) => serve::serve(args, log_format).await,
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Keys(args) => keys::run(args).await,

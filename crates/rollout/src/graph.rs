@@ -1,0 +1,431 @@
+//! A Microsoft Graph client that speaks only documented Graph and identity-platform HTTP:
+//! client-credentials sign-in through the authority's OpenID configuration (tokens renewed
+//! before they expire), and calls that ride through throttling and transient failures
+//! (`Retry-After`, capped jittered backoff) while the concurrency adapts to the 429s it gets
+//! (additive increase, multiplicative decrease).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use rand::Rng;
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore};
+
+/// How the engine signs in.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    /// `https://graph.microsoft.com` or a teamsapps server.
+    pub graph: String,
+    /// `https://login.microsoftonline.com` or a teamsapps server.
+    pub authority: String,
+    pub tenant: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// Why a call did not get an answer worth recording.
+#[derive(Debug)]
+pub enum Failure {
+    /// The credential was refused (at sign-in, or a token refused twice): stop, resumable.
+    SignIn(String),
+    /// Still transient after every retry (status or connection error, and the last message).
+    Exhausted(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::SignIn(m) => write!(f, "sign-in failed: {m}"),
+            Failure::Exhausted(m) => write!(f, "gave up after retries: {m}"),
+        }
+    }
+}
+
+/// A final answer: success, or a failure that retrying would not change.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    /// How many attempts it took.
+    pub attempts: u32,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Graph's error code and message, when the body is an error envelope.
+    pub fn error(&self) -> (String, String) {
+        let e = &self.body["error"];
+        let code = e["code"].as_str().unwrap_or("").to_string();
+        let message = e["message"].as_str().map(str::to_string).unwrap_or_else(|| {
+            if self.body.is_null() {
+                String::new()
+            } else {
+                self.body.to_string()
+            }
+        });
+        (code, message)
+    }
+}
+
+struct Token {
+    value: String,
+    renew_at: Instant,
+    roles: Vec<String>,
+}
+
+/// The adaptive limit on requests in flight.
+pub struct Concurrency {
+    permits: Arc<Semaphore>,
+    current: AtomicUsize,
+    max: usize,
+    successes: AtomicU64,
+}
+
+impl Concurrency {
+    pub fn new(start: usize, max: usize) -> Arc<Concurrency> {
+        let start = start.clamp(1, max.max(1));
+        Arc::new(Concurrency {
+            permits: Arc::new(Semaphore::new(start)),
+            current: AtomicUsize::new(start),
+            max: max.max(1),
+            successes: AtomicU64::new(0),
+        })
+    }
+
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    pub async fn acquire(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.permits.clone().acquire_owned().await.expect("the semaphore is never closed")
+    }
+
+    /// One more request in flight after every `current` successes, up to the maximum.
+    fn on_success(&self) {
+        let n = self.successes.fetch_add(1, Ordering::Relaxed) + 1;
+        let current = self.current();
+        if current < self.max && n.is_multiple_of(current as u64) {
+            self.current.fetch_add(1, Ordering::Relaxed);
+            self.permits.add_permits(1);
+        }
+    }
+
+    /// Half as many in flight after a 429 (the permits are taken back as they return).
+    fn on_throttled(self: &Arc<Self>) {
+        let current = self.current();
+        let cut = current / 2;
+        if cut == 0 {
+            return;
+        }
+        if self
+            .current
+            .compare_exchange(current, current - cut, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let permits = self.permits.clone();
+            tokio::spawn(async move {
+                if let Ok(p) = permits.acquire_many_owned(cut as u32).await {
+                    p.forget();
+                }
+            });
+        }
+    }
+}
+
+pub struct Graph {
+    http: reqwest::Client,
+    sign_in: SignIn,
+    token: Mutex<Option<Token>>,
+    token_endpoint: Mutex<Option<String>>,
+    pub concurrency: Arc<Concurrency>,
+    /// Requests answered 429 (for the report and the logs).
+    pub throttled: AtomicU64,
+    /// Retries of any transient failure.
+    pub retries: AtomicU64,
+    max_attempts: u32,
+}
+
+/// Seconds of a `Retry-After` (fractional allowed, as teamsapps and Graph send it).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get("retry-after")?.to_str().ok()?.trim().parse::<f64>().ok()?;
+    (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v.min(300.0)))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 0.25 * 2f64.powi(attempt.min(7) as i32);
+    let jitter = rand::thread_rng().gen_range(0.5..1.5);
+    Duration::from_secs_f64((base * jitter).min(30.0))
+}
+
+fn transient(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+impl Graph {
+    pub fn new(sign_in: SignIn, concurrency: Arc<Concurrency>) -> anyhow::Result<Graph> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Graph {
+            http,
+            sign_in,
+            token: Mutex::new(None),
+            token_endpoint: Mutex::new(None),
+            concurrency,
+            throttled: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            max_attempts: 10,
+        })
+    }
+
+    pub fn graph_base(&self) -> &str {
+        self.sign_in.graph.trim_end_matches('/')
+    }
+
+    /// The token endpoint the authority's OpenID configuration names.
+    async fn token_endpoint(&self) -> Result<String, Failure> {
+        let mut cached = self.token_endpoint.lock().await;
+        if let Some(e) = cached.as_ref() {
+            return Ok(e.clone());
+        }
+        let url = format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            self.sign_in.authority.trim_end_matches('/'),
+            self.sign_in.tenant
+        );
+        let res = self.http.get(&url).send().await.map_err(|e| {
+            Failure::SignIn(format!("cannot read the authority's OpenID configuration {url}: {e}"))
+        })?;
+        let status = res.status();
+        let doc: Value = res.json().await.unwrap_or(Value::Null);
+        let endpoint = doc["token_endpoint"].as_str().ok_or_else(|| {
+            Failure::SignIn(format!(
+                "the authority answered {status} for {url}, without a token_endpoint: check --authority and --tenant"
+            ))
+        })?;
+        *cached = Some(endpoint.to_string());
+        Ok(endpoint.to_string())
+    }
+
+    async fn fetch_token(&self) -> Result<Token, Failure> {
+        let endpoint = self.token_endpoint().await?;
+        let scope = format!("{}/.default", self.graph_scope());
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.sign_in.client_id.as_str()),
+            ("client_secret", self.sign_in.client_secret.as_str()),
+            ("scope", scope.as_str()),
+        ];
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self.http.post(&endpoint).form(&form).send().await;
+            let res = match sent {
+                Ok(r) => r,
+                Err(e) if attempt < 5 => {
+                    tracing::warn!(error = %e, "token request failed, retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(e) => return Err(Failure::SignIn(format!("cannot reach {endpoint}: {e}"))),
+            };
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            if transient(status) && attempt < 5 {
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            let Some(token) = body["access_token"].as_str() else {
+                let why = body["error_description"].as_str().unwrap_or("no access_token");
+                return Err(Failure::SignIn(format!(
+                    "the token endpoint refused the client credentials ({status}): {why}"
+                )));
+            };
+            let expires_in = body["expires_in"].as_u64().unwrap_or(3599);
+            // Renewed five minutes (or a quarter of its life) before it expires.
+            let margin = (expires_in / 4).min(300);
+            return Ok(Token {
+                value: token.to_string(),
+                renew_at: Instant::now() + Duration::from_secs(expires_in.saturating_sub(margin)),
+                roles: roles_of(token),
+            });
+        }
+    }
+
+    /// `https://graph.microsoft.com` is the resource whatever host serves it.
+    fn graph_scope(&self) -> &'static str {
+        "https://graph.microsoft.com"
+    }
+
+    async fn token(&self, renew: bool) -> Result<String, Failure> {
+        let mut cached = self.token.lock().await;
+        match cached.as_ref() {
+            Some(t) if !renew && Instant::now() < t.renew_at => Ok(t.value.clone()),
+            _ => {
+                let t = self.fetch_token().await?;
+                let value = t.value.clone();
+                *cached = Some(t);
+                Ok(value)
+            }
+        }
+    }
+
+    /// The application roles of the current token (what the plan predicts refusals from).
+    pub async fn roles(&self) -> Result<Vec<String>, Failure> {
+        self.token(false).await?;
+        Ok(self.token.lock().await.as_ref().map(|t| t.roles.clone()).unwrap_or_default())
+    }
+
+    /// One call, retried while the answer is transient. `path` is below the Graph base
+    /// (`/v1.0/...`) or an absolute `@odata.nextLink`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, Failure> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.graph_base())
+        };
+        let mut renewed = false;
+        let mut last = String::new();
+        for attempt in 1..=self.max_attempts {
+            let token = self.token(false).await?;
+            let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match req.send().await {
+                Ok(res) => {
+                    let status = res.status().as_u16();
+                    let wait = retry_after(res.headers());
+                    let bytes = res.bytes().await.unwrap_or_default();
+                    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    if status == 401 && !renewed {
+                        // The token may have been revoked or rotated: one fresh sign-in.
+                        renewed = true;
+                        self.token(true).await?;
+                        continue;
+                    }
+                    if status == 401 {
+                        let msg = body["error"]["message"].as_str().unwrap_or("401").to_string();
+                        return Err(Failure::SignIn(format!("Graph refused the token: {msg}")));
+                    }
+                    if transient(status) {
+                        if status == 429 {
+                            self.throttled.fetch_add(1, Ordering::Relaxed);
+                            self.concurrency.on_throttled();
+                        }
+                        last = format!("{status} {}", body["error"]["code"].as_str().unwrap_or(""));
+                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt))).await;
+                        continue;
+                    }
+                    if (200..300).contains(&status) {
+                        self.concurrency.on_success();
+                    }
+                    return Ok(Answer { status, body, attempts: attempt });
+                }
+                Err(e) => {
+                    last = format!("connection error: {e}");
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+        Err(Failure::Exhausted(last))
+    }
+
+    /// Every item of a collection, following `@odata.nextLink`.
+    pub async fn all(&self, path: &str) -> Result<Vec<Value>, CollectError> {
+        let mut items = Vec::new();
+        let mut next = path.to_string();
+        loop {
+            let answer = self.call(reqwest::Method::GET, &next, None).await?;
+            if !answer.ok() {
+                return Err(CollectError::Refused(next, answer));
+            }
+            if let Some(values) = answer.body["value"].as_array() {
+                items.extend(values.iter().cloned());
+            }
+            match answer.body["@odata.nextLink"].as_str() {
+                Some(link) => next = link.to_string(),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+/// A collection that could not be read whole.
+#[derive(Debug)]
+pub enum CollectError {
+    Failed(Failure),
+    Refused(String, Answer),
+}
+
+impl From<Failure> for CollectError {
+    fn from(f: Failure) -> Self {
+        CollectError::Failed(f)
+    }
+}
+
+impl std::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CollectError::Failed(e) => e.fmt(f),
+            CollectError::Refused(path, a) => {
+                let (code, message) = a.error();
+                write!(f, "GET {path} answered {} {code}: {message}", a.status)
+            }
+        }
+    }
+}
+
+/// The `roles` claim of a JWT access token (read, not verified: Graph verifies it).
+fn roles_of(token: &str) -> Vec<String> {
+    let Some(payload) = token.split('.').nth(1) else { return Vec::new() };
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let Ok(bytes) = engine.decode(payload.trim_end_matches('=')) else { return Vec::new() };
+    let claims: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    claims["roles"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_fractions_and_refuses_junk() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "0.25".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn roles_come_from_the_token_payload() {
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = engine.encode(r#"{"roles":["A.Read","B.Write"]}"#);
+        assert_eq!(roles_of(&format!("h.{payload}.s")), ["A.Read", "B.Write"]);
+        assert!(roles_of("garbage").is_empty());
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        for attempt in 0..20 {
+            assert!(backoff(attempt) <= Duration::from_secs(30));
+        }
+    }
+}

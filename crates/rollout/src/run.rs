@@ -1,0 +1,345 @@
+//! The run: upgrades what the plan says, wave by wave, each target recorded in the journal
+//! before it is sent and when it is answered; after each wave the permanent-failure rate is
+//! checked against the gate. A stop request (Ctrl-C) lets the requests in flight finish.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::graph::{Failure, Graph};
+use crate::journal::{Journal, State, Target};
+use crate::plan::{AppFacts, Scope};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Cumulative shares of the targets to upgrade (e.g. 0.01, 0.1, 1.0).
+    pub waves: Vec<f64>,
+    /// A wave whose permanent failures exceed this share stops the run.
+    pub max_failure_rate: f64,
+    /// Up to 20 upgrades per `$batch`.
+    pub batch: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every target answered; `failed` refused for good.
+    Done { failed: usize },
+    /// The gate stopped it after wave `wave` (1-based) at `rate`.
+    Gated { wave: usize, rate: f64 },
+    /// Stopped on request; resumable.
+    Stopped,
+    /// The credential was refused mid-run; resumable with a working one.
+    SignIn(String),
+}
+
+/// Live counters for progress lines.
+#[derive(Default)]
+pub struct Progress {
+    pub total: AtomicUsize,
+    pub done: AtomicUsize,
+    pub failed: AtomicUsize,
+}
+
+fn upgrade_path(t: &Target) -> String {
+    let scope = Scope::parse(&t.scope).unwrap_or(Scope::User);
+    format!(
+        "{}/{}/upgrade",
+        scope.installed_apps(&t.resource_id),
+        crate::plan::segment(&t.installation_id)
+    )
+}
+
+/// What an answer means for a target: upgraded, or failed for good with (class, code, message).
+fn classify(status: u16, body: &Value) -> Result<(), (String, String)> {
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+    let message = body["error"]["message"].as_str().unwrap_or("").to_string();
+    Err((if code.is_empty() { status.to_string() } else { code }, message))
+}
+
+/// Sends one upgrade and records its answer; `Err` only for a sign-in failure.
+async fn upgrade_one(
+    graph: &Graph,
+    journal: &Journal,
+    app: &AppFacts,
+    t: &Target,
+    progress: &Progress,
+) -> Result<bool, String> {
+    let record = |r: anyhow::Result<()>| {
+        if let Err(e) = r {
+            tracing::error!(error = %e, "cannot write the journal");
+        }
+    };
+    record(journal.start(t.id));
+    let body = app.upgrade_body(t.needs_consent);
+    match graph.call(reqwest::Method::POST, &upgrade_path(t), Some(&body)).await {
+        Ok(answer) => {
+            let failed = match classify(answer.status, &answer.body) {
+                Ok(()) => {
+                    record(journal.finish(t.id, State::Upgraded, answer.attempts, None));
+                    false
+                }
+                Err((code, message)) => {
+                    record(journal.finish(
+                        t.id,
+                        State::Failed,
+                        answer.attempts,
+                        Some(("permanent", &code, &message)),
+                    ));
+                    true
+                }
+            };
+            progress.done.fetch_add(1, Ordering::Relaxed);
+            if failed {
+                progress.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(failed)
+        }
+        Err(Failure::Exhausted(m)) => {
+            record(journal.finish(t.id, State::Failed, 10, Some(("transient", "", &m))));
+            progress.done.fetch_add(1, Ordering::Relaxed);
+            progress.failed.fetch_add(1, Ordering::Relaxed);
+            Ok(true)
+        }
+        Err(Failure::SignIn(m)) => Err(m),
+    }
+}
+
+/// Up to 20 upgrades in one `$batch`, each item's answer handled on its own; transient items go
+/// again (after the longest `Retry-After` they carry) up to ten rounds.
+async fn upgrade_batch(
+    graph: &Graph,
+    journal: &Journal,
+    app: &AppFacts,
+    targets: &[Target],
+    progress: &Progress,
+) -> Result<usize, String> {
+    let mut left: Vec<&Target> = targets.iter().collect();
+    for t in &left {
+        let _ = journal.start(t.id);
+    }
+    let mut failed = 0;
+    for round in 1..=10u32 {
+        let requests: Vec<Value> = left
+            .iter()
+            .map(|t| {
+                json!({
+                    "id": t.id.to_string(),
+                    "method": "POST",
+                    "url": upgrade_path(t).trim_start_matches("/v1.0").to_string(),
+                    "headers": {"Content-Type": "application/json"},
+                    "body": app.upgrade_body(t.needs_consent),
+                })
+            })
+            .collect();
+        let answer = match graph
+            .call(reqwest::Method::POST, "/v1.0/$batch", Some(&json!({ "requests": requests })))
+            .await
+        {
+            Ok(a) => a,
+            Err(Failure::SignIn(m)) => return Err(m),
+            Err(Failure::Exhausted(m)) => {
+                for t in &left {
+                    let _ = journal.finish(t.id, State::Failed, round, Some(("transient", "", &m)));
+                }
+                progress.done.fetch_add(left.len(), Ordering::Relaxed);
+                progress.failed.fetch_add(left.len(), Ordering::Relaxed);
+                return Ok(failed + left.len());
+            }
+        };
+        let responses = answer.body["responses"].as_array().cloned().unwrap_or_default();
+        let mut again = Vec::new();
+        let mut wait = Duration::ZERO;
+        for t in left {
+            let key = t.id.to_string();
+            let item = responses.iter().find(|r| r["id"].as_str() == Some(key.as_str()));
+            let status = item.and_then(|r| r["status"].as_u64()).unwrap_or(500) as u16;
+            if matches!(status, 429 | 500 | 502 | 503 | 504) && round < 10 {
+                let after = item
+                    .and_then(|r| {
+                        r["headers"]["Retry-After"]
+                            .as_str()
+                            .or(r["headers"]["retry-after"].as_str())
+                    })
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .unwrap_or(0.5);
+                wait = wait.max(Duration::from_secs_f64(after.clamp(0.0, 60.0)));
+                again.push(t);
+                continue;
+            }
+            let body = item.map(|r| r["body"].clone()).unwrap_or(Value::Null);
+            match classify(status, &body) {
+                Ok(()) => {
+                    let _ = journal.finish(t.id, State::Upgraded, round, None);
+                }
+                Err((code, message)) => {
+                    failed += 1;
+                    progress.failed.fetch_add(1, Ordering::Relaxed);
+                    let _ = journal.finish(
+                        t.id,
+                        State::Failed,
+                        round,
+                        Some(("permanent", &code, &message)),
+                    );
+                }
+            }
+            progress.done.fetch_add(1, Ordering::Relaxed);
+        }
+        if again.is_empty() {
+            return Ok(failed);
+        }
+        tokio::time::sleep(wait).await;
+        left = again;
+    }
+    Ok(failed)
+}
+
+/// Runs the journal's remaining targets.
+pub async fn run(
+    graph: Arc<Graph>,
+    journal: Arc<Journal>,
+    app: Arc<AppFacts>,
+    opts: &RunOptions,
+    stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+) -> anyhow::Result<Outcome> {
+    // The waves cut the plan's upgradable targets in plan order, so a resumed run keeps them.
+    let all = journal.targets()?;
+    let upgradable: Vec<&Target> =
+        all.iter().filter(|t| !matches!(t.state, State::Current | State::Blocked)).collect();
+    let total = upgradable.len();
+    progress.total.store(total, Ordering::Relaxed);
+    progress.done.store(
+        upgradable.iter().filter(|t| matches!(t.state, State::Upgraded | State::Failed)).count(),
+        Ordering::Relaxed,
+    );
+    let mut start = 0;
+    for (w, share) in opts.waves.iter().enumerate() {
+        let end = ((share * total as f64).ceil() as usize).clamp(start, total);
+        let wave: Vec<Target> = upgradable[start..end]
+            .iter()
+            .filter(|t| matches!(t.state, State::Pending | State::InFlight))
+            .map(|t| (*t).clone())
+            .collect();
+        let in_wave = end - start;
+        start = end;
+        if wave.is_empty() {
+            continue;
+        }
+        tracing::info!(wave = w + 1, targets = wave.len(), "wave starts");
+        let failed = Arc::new(AtomicUsize::new(0));
+        let sign_in: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let mut set = tokio::task::JoinSet::new();
+        let chunks: Vec<Vec<Target>> = if opts.batch {
+            wave.chunks(20).map(|c| c.to_vec()).collect()
+        } else {
+            wave.into_iter().map(|t| vec![t]).collect()
+        };
+        for chunk in chunks {
+            if stop.load(Ordering::Relaxed) || sign_in.lock().map(|s| s.is_some()).unwrap_or(true) {
+                break;
+            }
+            let permit = graph.concurrency.acquire().await;
+            let (g, j, a, p, f, s) = (
+                graph.clone(),
+                journal.clone(),
+                app.clone(),
+                progress.clone(),
+                failed.clone(),
+                sign_in.clone(),
+            );
+            let batch = opts.batch;
+            set.spawn(async move {
+                let r = if batch {
+                    upgrade_batch(&g, &j, &a, &chunk, &p).await
+                } else {
+                    upgrade_one(&g, &j, &a, &chunk[0], &p).await.map(usize::from)
+                };
+                match r {
+                    Ok(n) => {
+                        f.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(m) => {
+                        if let Ok(mut s) = s.lock() {
+                            s.get_or_insert(m);
+                        }
+                    }
+                }
+                drop(permit);
+            });
+        }
+        while set.join_next().await.is_some() {}
+        if let Some(m) = sign_in.lock().ok().and_then(|s| s.clone()) {
+            return Ok(Outcome::SignIn(m));
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Outcome::Stopped);
+        }
+        let rate = failed.load(Ordering::Relaxed) as f64 / in_wave.max(1) as f64;
+        if rate > opts.max_failure_rate && w + 1 < opts.waves.len() {
+            return Ok(Outcome::Gated { wave: w + 1, rate });
+        }
+    }
+    let failed = journal.targets()?.iter().filter(|t| t.state == State::Failed).count();
+    Ok(Outcome::Done { failed })
+}
+
+/// Re-reads each upgraded installation and records the version it reports; real Graph is
+/// eventually consistent, so a lagging read is retried a few times before it counts.
+pub async fn verify(graph: &Graph, journal: &Journal) -> anyhow::Result<usize> {
+    let mut mismatches = 0;
+    for t in journal.targets()?.into_iter().filter(|t| t.state == State::Upgraded) {
+        if t.verified_version.as_deref() == Some(t.to_version.as_str()) {
+            continue;
+        }
+        let scope = Scope::parse(&t.scope).unwrap_or(Scope::User);
+        let path = format!(
+            "{}/{}?$expand=teamsAppDefinition",
+            scope.installed_apps(&t.resource_id),
+            crate::plan::segment(&t.installation_id)
+        );
+        let mut seen = String::new();
+        for attempt in 0..4 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+            match graph.call(reqwest::Method::GET, &path, None).await {
+                Ok(a) if a.ok() => {
+                    seen =
+                        a.body["teamsAppDefinition"]["version"].as_str().unwrap_or("").to_string();
+                    if seen == t.to_version {
+                        break;
+                    }
+                }
+                Ok(a) => seen = format!("HTTP {}", a.status),
+                Err(e) => seen = e.to_string(),
+            }
+        }
+        if seen != t.to_version {
+            mismatches += 1;
+        }
+        journal.set_verified(t.id, &seen)?;
+    }
+    Ok(mismatches)
+}
+
+/// A line for logs and terminals: done of total, failures, rate and time left.
+pub fn progress_line(p: &Progress, started: Instant, concurrency: usize) -> String {
+    let (total, done, failed) = (
+        p.total.load(Ordering::Relaxed),
+        p.done.load(Ordering::Relaxed),
+        p.failed.load(Ordering::Relaxed),
+    );
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let rate = done as f64 / secs;
+    let eta = if rate > 0.0 && total > done { (total - done) as f64 / rate } else { 0.0 };
+    format!(
+        "{done}/{total} answered, {failed} failed, {rate:.1}/s, about {eta:.0} s left, {concurrency} in flight at most"
+    )
+}
