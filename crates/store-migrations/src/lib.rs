@@ -125,8 +125,11 @@ mod tests {
     fn history_ascends_from_one_without_gaps() {
         for (i, step) in HISTORY.iter().enumerate() {
             assert_eq!(step.version, i as i64 + 1, "{step:?}");
-            assert!(!step.name.is_empty() && step.name.bytes().all(|b| b.is_ascii_lowercase()
-                || b == b'_'), "{step:?}");
+            assert!(
+                !step.name.is_empty()
+                    && step.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{step:?}"
+            );
         }
         assert_eq!(SCHEMA_VERSION, HISTORY.len() as i64);
     }

@@ -199,14 +199,16 @@ const SCOPED_GENERATION_COL: usize = 6 + GENERATION_COL;
 
 /// The installation `$4` in scope `$2`/`$3` of tenant `$1` with the generation and, unless
 /// the generation is `$5` (the cache holds the app at it), the app with its definitions. No row
-/// when the app is not installed there.
+/// when the app is not installed there. The CASE is in the apps index condition, so on a cache
+/// hit the probe for a NULL id ends at once (a join filter would still read the app's rows).
 const SCOPED_INSTALLATION: &str = concat!(
     "SELECT i.tenant_id, i.scope_kind, i.scope_id, i.app_id, i.version, i.consented, ",
     app_with_definition_cols!(),
     ", g.generation FROM catalog_generation g \
      JOIN installations i ON i.tenant_id = $1 AND i.scope_kind = $2 AND i.scope_id = $3 \
        AND i.app_id = $4 \
-     LEFT JOIN apps a ON a.tenant_id = i.tenant_id AND a.id = i.app_id AND g.generation <> $5 \
+     LEFT JOIN apps a ON a.tenant_id = i.tenant_id \
+       AND a.id = CASE WHEN g.generation = $5 THEN NULL ELSE i.app_id END \
      LEFT JOIN definitions d ON d.tenant_id = a.tenant_id AND d.app_id = a.id \
      WHERE g.id = 1 ORDER BY d.version_key, d.version"
 );
@@ -223,8 +225,8 @@ impl PgStore {
     ) -> Result<Vec<std::sync::Arc<CatalogApp>>, Failure> {
         let lookup = self.catalog.lookup(tenant_id, ids);
         let all: Vec<&str> = ids.to_vec();
-        let rows = query(c, CACHED_APPS, &[&tenant_id, &lookup.generation, &lookup.missing, &all])
-            .await?;
+        let rows =
+            query(c, CACHED_APPS, &[&tenant_id, &lookup.generation, &lookup.missing, &all]).await?;
         let seen = generation(&rows, GENERATION_COL, what)?;
         let read = catalog_apps(&rows, 0, what)?;
         Ok(catalog_cache::settle(&self.catalog, lookup, seen, read))
@@ -770,13 +772,11 @@ impl Store for PgStore {
                 // the installed definition), the app only when the cache cannot answer.
                 let lookup = self.catalog.lookup(tenant_id, &[app_id]);
                 let cached_at = if lookup.hits.is_empty() { 0 } else { lookup.generation };
-                let rows = query(&c, SCOPED_INSTALLATION, &[
-                    &tenant_id,
-                    &scope_ref.kind.as_str(),
-                    &scope_ref.id,
-                    &app_id,
-                    &cached_at,
-                ])
+                let rows = query(
+                    &c,
+                    SCOPED_INSTALLATION,
+                    &[&tenant_id, &scope_ref.kind.as_str(), &scope_ref.id, &app_id, &cached_at],
+                )
                 .await?;
                 let Some(first) = rows.first() else { return Ok(None) };
                 let installation = rows::installation(first, WHAT)?;
