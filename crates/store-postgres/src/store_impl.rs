@@ -237,6 +237,7 @@ impl PgStore {
 impl Store for PgStore {
     // --- signing keys -------------------------------------------------------------------
 
+    #[tracing::instrument(name = "store.signing_keys", level = "debug", skip_all)]
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         const WHAT: &str = "signing_keys";
         self.run(WHAT, |c| async move {
@@ -252,6 +253,7 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.add_signing_key", level = "debug", skip_all)]
     async fn add_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
         const WHAT: &str = "add_signing_key";
         let created_at = time_text(&key.created_at);
@@ -271,6 +273,7 @@ impl Store for PgStore {
 
     // --- directory ----------------------------------------------------------------------
 
+    #[tracing::instrument(name = "store.apply_seed", level = "debug", skip_all)]
     async fn apply_seed(&self, seed: &Seed) -> StoreResult<()> {
         self.run("apply_seed", |mut c| async move {
             let tx = c.transaction().await?;
@@ -281,6 +284,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.tenant", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn tenant(&self, tenant_id: &str) -> StoreResult<Option<Tenant>> {
         if any_nul(&[tenant_id]) {
             return Ok(None);
@@ -299,6 +306,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.tenant_settings", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn tenant_settings(&self, tenant_id: &str) -> StoreResult<TenantSettings> {
         if any_nul(&[tenant_id]) {
             return Ok(TenantSettings::default());
@@ -318,6 +329,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.set_tenant_settings", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn set_tenant_settings(
         &self,
         tenant_id: &str,
@@ -336,6 +351,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.user", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn user(&self, tenant_id: &str, id_or_upn: &str) -> StoreResult<Option<User>> {
         if any_nul(&[tenant_id, id_or_upn]) {
             return Ok(None);
@@ -362,6 +381,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.chat", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>> {
         if any_nul(&[tenant_id, chat_id]) {
             return Ok(None);
@@ -380,6 +403,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.team", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn team(&self, tenant_id: &str, team_id: &str) -> StoreResult<Option<Team>> {
         if any_nul(&[tenant_id, team_id]) {
             return Ok(None);
@@ -398,6 +425,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.application", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>> {
         if any_nul(&[tenant_id, app_id]) {
             return Ok(None);
@@ -422,6 +453,10 @@ impl Store for PgStore {
 
     // --- catalog ------------------------------------------------------------------------
 
+    #[tracing::instrument(
+        name = "store.list_apps", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn list_apps(&self, tenant_id: &str) -> StoreResult<Vec<CatalogApp>> {
         const WHAT: &str = "list_apps";
         if any_nul(&[tenant_id]) {
@@ -446,6 +481,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_app", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn get_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<CatalogApp>> {
         const WHAT: &str = "get_app";
         if any_nul(&[tenant_id, app_id]) {
@@ -458,6 +497,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_apps", level = "debug", skip_all,
+        fields(tenant = %tenant_id, apps = app_ids.len())
+    )]
     async fn get_apps(&self, tenant_id: &str, app_ids: &[&str]) -> StoreResult<Vec<CatalogApp>> {
         const WHAT: &str = "get_apps";
         // A NUL cannot be stored, so an id holding one names no app.
@@ -476,6 +519,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_app_by_external_id", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn get_app_by_external_id(
         &self,
         tenant_id: &str,
@@ -504,6 +551,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.create_app", level = "debug", skip_all,
+        fields(tenant = %app.tenant_id, app = %app.id)
+    )]
     async fn create_app(&self, app: &TeamsApp, definition: &AppDefinition) -> StoreResult<()> {
         const WHAT: &str = "create_app";
         if definition.app_id != app.id {
@@ -558,6 +609,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.add_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %definition.app_id)
+    )]
     async fn add_definition(&self, tenant_id: &str, definition: &AppDefinition) -> StoreResult<()> {
         self.run("add_definition", |c| async move {
             // Insert, or overwrite in place a rejected definition of the same version (in
@@ -592,6 +647,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.transition_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
     async fn transition_definition(
         &self,
         tenant_id: &str,
@@ -649,6 +708,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_app", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn delete_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<bool> {
         if any_nul(&[tenant_id, app_id]) {
             return Ok(false);
@@ -666,6 +729,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
     async fn delete_definition(
         &self,
         tenant_id: &str,
@@ -691,6 +758,10 @@ impl Store for PgStore {
 
     // --- installations ------------------------------------------------------------------
 
+    #[tracing::instrument(
+        name = "store.list_installations", level = "debug", skip_all,
+        fields(tenant = %tenant_id, scope = %scope.id)
+    )]
     async fn list_installations(
         &self,
         tenant_id: &str,
@@ -717,6 +788,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id)
+    )]
     async fn get_installation(
         &self,
         tenant_id: &str,
@@ -746,6 +821,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.scope_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = app_id.unwrap_or_default())
+    )]
     async fn scope_installation(
         &self,
         tenant_id: &str,
@@ -789,6 +868,10 @@ impl Store for PgStore {
         Ok(ScopedInstallation { scope, installed })
     }
 
+    #[tracing::instrument(
+        name = "store.create_installation", level = "debug", skip_all,
+        fields(tenant = %installation.tenant_id, app = %installation.app_id)
+    )]
     async fn create_installation(&self, installation: &Installation) -> StoreResult<()> {
         let i = installation;
         if any_nul(&[&i.tenant_id, &i.app_id, &i.version]) {
@@ -807,6 +890,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.upgrade_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id, version = %to_version)
+    )]
     async fn upgrade_installation(
         &self,
         tenant_id: &str,
@@ -877,6 +964,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id)
+    )]
     async fn delete_installation(
         &self,
         tenant_id: &str,
@@ -899,6 +990,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.save_snapshot", level = "debug", skip_all,
+        fields(snapshot = %name)
+    )]
     async fn save_snapshot(&self, name: &str) -> StoreResult<()> {
         let key = teamsapps_core::store::snapshot_key(name);
         let key = &key;
@@ -917,6 +1012,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.restore_snapshot", level = "debug", skip_all,
+        fields(snapshot = %name)
+    )]
     async fn restore_snapshot(&self, name: &str) -> StoreResult<bool> {
         let key = teamsapps_core::store::snapshot_key(name);
         let key = &key;
@@ -951,6 +1050,7 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.wipe", level = "debug", skip_all)]
     async fn wipe(&self) -> StoreResult<()> {
         self.run("wipe", |c| async move {
             let tables = teamsapps_core::store::SNAPSHOT_TABLES;
