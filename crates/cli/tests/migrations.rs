@@ -139,6 +139,98 @@ fn applied_versions(log: &str) -> Vec<i64> {
         .collect()
 }
 
+/// `(version, name)` of every recorded migration, ascending.
+fn recorded_history(location: &str, db: Option<&TestDatabase>) -> Vec<(i64, String)> {
+    let sql = "SELECT version, name FROM schema_migrations ORDER BY version";
+    text_rows(location, db, sql)
+        .into_iter()
+        .map(|row| (row[0].parse().unwrap(), row[1].clone()))
+        .collect()
+}
+
+/// Every column of every row of a query as text, on either backend.
+fn text_rows(location: &str, db: Option<&TestDatabase>, sql: &str) -> Vec<Vec<String>> {
+    match db {
+        None => {
+            let conn = rusqlite::Connection::open(location).unwrap();
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                                rusqlite::types::ValueRef::Text(t) => {
+                                    String::from_utf8_lossy(t).into_owned()
+                                }
+                                other => format!("{other:?}"),
+                            })
+                        })
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .unwrap();
+            rows.map(|r| r.unwrap()).collect()
+        }
+        Some(db) => db
+            .query_text(sql)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.into_iter().map(Option::unwrap_or_default).collect())
+            .collect(),
+    }
+}
+
+fn execute(location: &str, db: Option<&TestDatabase>, sql: &str) {
+    match db {
+        None => rusqlite::Connection::open(location).unwrap().execute_batch(sql).unwrap(),
+        Some(db) => db.execute(sql).unwrap(),
+    }
+}
+
+/// The migrated schema has what the hot paths rely on, the same on both backends: the
+/// recorded history is the one both stores embed (same versions, same names); installations
+/// are indexed by (tenant, app) only, so an upgrade moves no index entry (0003); and a catalog
+/// change made by plain SQL, outside any store, bumps the catalog generation that catalog
+/// caches are checked against (0004).
+fn check_schema(backend: Backend, location: &str, db: Option<&TestDatabase>) {
+    let names = |list: &[(i64, &str, &str)]| -> Vec<(i64, String)> {
+        list.iter().map(|(v, n, _)| (*v, (*n).to_owned())).collect()
+    };
+    let sqlite = names(teamsapps_store_sqlite::migrations());
+    assert_eq!(sqlite, names(teamsapps_store_postgres::migrations()), "the stores' histories");
+    assert_eq!(recorded_history(location, db), sqlite, "the recorded history");
+
+    let indexes = match backend {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'installations' \
+             AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'installations' \
+             AND indexname <> 'installations_pkey' ORDER BY indexname"
+        }
+    };
+    assert_eq!(text_rows(location, db, indexes), [["installations_by_app"]]);
+
+    let generation = || -> i64 {
+        let rows = text_rows(location, db, "SELECT generation FROM catalog_generation");
+        assert_eq!(rows.len(), 1, "one generation row: {rows:?}");
+        rows[0][0].parse().unwrap()
+    };
+    let before = generation();
+    assert!(before >= 1, "generation {before}");
+    execute(
+        location,
+        db,
+        &format!(
+            "INSERT INTO apps (tenant_id, id, external_id, distribution_method) \
+             VALUES ('{T}', 'added-by-sql', NULL, 'store')"
+        ),
+    );
+    assert!(generation() > before, "an app added by SQL did not bump the generation");
+}
+
 fn current_version(backend: Backend) -> i64 {
     match backend {
         Backend::Sqlite => teamsapps_store_sqlite::SCHEMA_VERSION,
@@ -299,6 +391,7 @@ async fn upgrade_from_version_1(backend: Backend) {
     assert_eq!(applied_versions(&stderr), Vec::<i64>::new(), "{stderr}");
 
     check_served(&args, dir.path()).await;
+    check_schema(backend, &location, _db.as_ref());
 }
 
 async fn concurrent_migrate(backend: Backend) {
@@ -336,6 +429,7 @@ async fn concurrent_migrate(backend: Backend) {
     let all: Vec<i64> = migrations(backend).iter().map(|m| m.0).collect();
     assert_eq!(applied, all, "each migration once across both processes:\n{err1}\n{err2}");
     assert_eq!(recorded_versions(&location, _db.as_ref()), (1..=current).collect::<Vec<_>>());
+    check_schema(backend, &location, _db.as_ref());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@
 //! checks that every test function is on it.
 
 pub mod fixtures;
+pub mod spans;
 pub mod tests;
 
 use std::future::Future;
@@ -81,6 +82,7 @@ macro_rules! __with_test_names {
             racing_writes_and_deletes_leave_no_dangling_installation
             snapshot_restore_is_exact
             wipe_removes_all_data_but_keys_and_snapshots
+            every_call_runs_in_a_span_naming_it_and_its_tenant
         }
     };
 }

@@ -1337,3 +1337,50 @@ pub async fn wipe_removes_all_data_but_keys_and_snapshots(db: Arc<dyn TestDb>) {
         "installation"
     );
 }
+
+// --- observability --------------------------------------------------------------------------
+
+/// Every store call runs in a span named after it (`store.<method>`) with the tenant and, where
+/// the call has one, the app: a trace of a request shows which store calls it made and for
+/// whom.
+pub async fn every_call_runs_in_a_span_naming_it_and_its_tenant(db: Arc<dyn TestDb>) {
+    use tracing::instrument::WithSubscriber;
+    let st = db.store();
+    st.apply_seed(&seed()).await.unwrap();
+    let recorder = crate::spans::SpanRecorder::default();
+    let calls = async {
+        st.get_app(T, "a1").await.unwrap();
+        st.get_apps(T, &["a1", "store-1"]).await.unwrap();
+        st.scope_installation(T, ScopeKey::Team("team-1"), Some("a1")).await.unwrap();
+        st.list_installations(T, &team_scope()).await.unwrap();
+        st.add_definition(T, &published("a1", "2.0")).await.unwrap();
+        st.upgrade_installation(T, &team_scope(), "a1", "2.0", None).await.unwrap();
+        st.delete_installation(T, &team_scope(), "a1").await.unwrap();
+        st.tenant(T).await.unwrap();
+        st.signing_keys().await.unwrap();
+    };
+    calls.with_subscriber(recorder.clone()).await;
+    let spans = recorder.spans();
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name} among {spans:?}"))
+    };
+    for (name, app) in [
+        ("store.get_app", Some("a1")),
+        ("store.get_apps", None),
+        ("store.scope_installation", Some("a1")),
+        ("store.list_installations", None),
+        ("store.add_definition", Some("a1")),
+        ("store.upgrade_installation", Some("a1")),
+        ("store.delete_installation", Some("a1")),
+        ("store.tenant", None),
+    ] {
+        let span = find(name);
+        assert_eq!(span.field("tenant"), Some(T), "{span:?}");
+        assert_eq!(span.field("app"), app, "{span:?}");
+    }
+    assert_eq!(find("store.upgrade_installation").field("version"), Some("2.0"));
+    assert_eq!(find("store.signing_keys").field("tenant"), None);
+}

@@ -23,6 +23,7 @@
 //! retried inside the store, a bounded number of times with a short jittered backoff; the
 //! caller sees them only when every attempt failed, as `StoreError::Backend`.
 
+mod catalog_cache;
 mod migrate;
 mod rows;
 mod store_impl;
@@ -83,6 +84,8 @@ pub struct PgStore {
     pool: Pool,
     /// `postgres://user@host:port/db`, without the password, for messages.
     location: String,
+    /// This node's decoded catalog apps, checked against the database's catalog generation.
+    catalog: catalog_cache::CatalogCache,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -138,7 +141,7 @@ impl PgStore {
             .await
             .with_context(|| format!("migrating the PostgreSQL database at {location}"))?;
         drop(client);
-        Ok(PgStore { pool, location })
+        Ok(PgStore { pool, location, catalog: catalog_cache::CatalogCache::default() })
     }
 
     /// `postgres://user@host:port/database` (no password), for logs and messages.

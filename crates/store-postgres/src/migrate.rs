@@ -1,24 +1,27 @@
 //! Embedded schema migrations.
 //!
-//! Each migration is an SQL file under `migrations/` (the same number and name as the SQLite
-//! store's), compiled into the binary. Applied migrations are recorded in `schema_migrations`.
+//! Each migration is an SQL file under `migrations/`, compiled into the binary; the versions
+//! and names are the shared schema history (`teamsapps_store_migrations::HISTORY`), the same
+//! as the SQLite store's. Applied migrations are recorded in `schema_migrations`.
 //! Connecting applies, in order, the ones the database has not seen, all inside one
 //! transaction that first takes a transaction-scoped advisory lock: when several nodes start at
 //! once (or `teamsapps migrate` runs beside them) they queue on the lock, and each one after the
 //! first reads the versions the first recorded and applies nothing. DDL is transactional in
 //! PostgreSQL, so a migration that fails leaves nothing half-applied.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use deadpool_postgres::Object;
 
 /// `(version, name, sql)` of every migration, ascending by version.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "tenant_settings", include_str!("../migrations/0002_tenant_settings.sql")),
+    (3, "installations_by_app", include_str!("../migrations/0003_installations_by_app.sql")),
+    (4, "catalog_generation", include_str!("../migrations/0004_catalog_generation.sql")),
 ];
 
-/// The schema version this build creates and expects: the last migration's version.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+/// The schema version this build creates and expects (the shared history's last version).
+pub const SCHEMA_VERSION: i64 = teamsapps_store_migrations::SCHEMA_VERSION;
 
 /// The advisory lock key that serialises migrations ("teamsapp" in ASCII).
 pub(crate) const MIGRATION_LOCK: i64 = 0x7465_616d_7361_7070;
@@ -57,14 +60,8 @@ pub(crate) async fn migrate(client: &mut Object) -> anyhow::Result<Vec<i64>> {
         .await
         .context("reading the schema version")?
         .try_get(0)?;
-    if current > SCHEMA_VERSION {
-        bail!(
-            "the database has schema version {current}, newer than this build supports \
-             ({SCHEMA_VERSION}); use a newer teamsapps"
-        );
-    }
     let mut applied = Vec::new();
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+    for &(version, name, sql) in teamsapps_store_migrations::pending(MIGRATIONS, current)? {
         tx.batch_execute(sql)
             .await
             .with_context(|| format!("applying migration {version:04}_{name}"))?;
@@ -86,19 +83,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_ascend_and_end_at_schema_version() {
-        assert!(MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(MIGRATIONS.first().map(|m| m.0), Some(1));
-        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));
-    }
-
-    #[test]
-    fn migrations_pair_with_the_sqlite_stores() {
-        // Same numbers and names in both backends (style anchors, "Migrations").
-        let sqlite = include_str!("../../store-sqlite/src/migrate.rs");
-        for (version, name, _) in MIGRATIONS {
-            let file = format!("migrations/{version:04}_{name}.sql");
-            assert!(sqlite.contains(&file), "the SQLite store has no {file}");
-        }
+    fn embeds_the_schema_history_from_its_files() {
+        teamsapps_store_migrations::check_embedded(MIGRATIONS).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        teamsapps_store_migrations::check_files(&dir, MIGRATIONS).unwrap();
     }
 }

@@ -161,14 +161,15 @@ macro_rules! definition_cols {
 }
 pub(crate) use definition_cols;
 
-pub(crate) fn app(row: &Row, what: &'static str) -> Decoded<TeamsApp> {
+/// The app whose columns start at `at`.
+pub(crate) fn app(row: &Row, at: usize, what: &'static str) -> Decoded<TeamsApp> {
     Ok(TeamsApp {
-        tenant_id: row.try_get(0)?,
-        id: row.try_get(1)?,
-        external_id: row.try_get(2)?,
+        tenant_id: row.try_get(at)?,
+        id: row.try_get(at + 1)?,
+        external_id: row.try_get(at + 2)?,
         distribution_method: enum_col(
             row,
-            3,
+            at + 3,
             DistributionMethod::parse,
             what,
             "distribution method",
@@ -203,8 +204,10 @@ pub(crate) fn definition(row: &Row, at: usize, what: &'static str) -> Decoded<Ap
 }
 
 /// Whether the joined row carries a definition (its `d.app_id` is not NULL).
-pub(crate) fn has_definition(row: &Row) -> Decoded<bool> {
-    Ok(row.try_get::<_, Option<&str>>(4)?.is_some())
+/// Whether the row of an outer join holds a value in column `at` (the first of an app's or a
+/// definition's columns, all NOT NULL in their table).
+pub(crate) fn is_present(row: &Row, at: usize) -> Decoded<bool> {
+    Ok(row.try_get::<_, Option<&str>>(at)?.is_some())
 }
 
 macro_rules! installation_cols {

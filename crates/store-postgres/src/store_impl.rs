@@ -7,7 +7,9 @@ use teamsapps_core::model::{
     AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
     ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, TenantSettings, User,
 };
-use teamsapps_core::store::{Seed, StoreResult, Transition, UpgradeOutcome};
+use teamsapps_core::store::{
+    ScopeEntity, ScopeKey, ScopedInstallation, Seed, StoreResult, Transition, UpgradeOutcome,
+};
 use teamsapps_core::version::sort_key;
 use teamsapps_core::{Store, StoreError};
 use tokio_postgres::types::{Json, ToSql};
@@ -17,7 +19,7 @@ use crate::rows::{
     self, app_with_definition_cols, application_cols, chat_cols, definition_cols,
     installation_cols, team_cols, time_text, user_cols, Decoded,
 };
-use crate::{conflict, corrupt, Failure, PgStore};
+use crate::{catalog_cache, conflict, corrupt, Failure, PgStore};
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -142,18 +144,23 @@ async fn put_installation<C: GenericClient>(
     .await
 }
 
-/// Folds `apps LEFT JOIN definitions` rows (ordered by app, then version) into catalog apps.
-fn catalog_apps(rows: &[Row], what: &'static str) -> Decoded<Vec<CatalogApp>> {
+/// Folds `apps LEFT JOIN definitions` rows (ordered by app, then version) into catalog apps;
+/// the app's columns start at `at`, its definition's right after. Rows without an app (an
+/// outer join that found none) are skipped.
+fn catalog_apps(rows: &[Row], at: usize, what: &'static str) -> Decoded<Vec<CatalogApp>> {
     let mut out: Vec<CatalogApp> = Vec::new();
     for row in rows {
-        let id: &str = row.try_get(1)?;
-        let tenant: &str = row.try_get(0)?;
+        if !rows::is_present(row, at)? {
+            continue;
+        }
+        let tenant: &str = row.try_get(at)?;
+        let id: &str = row.try_get(at + 1)?;
         let same = out.last().is_some_and(|a| a.app.id == id && a.app.tenant_id == tenant);
         if !same {
-            out.push(CatalogApp { app: rows::app(row, what)?, definitions: Vec::new() });
+            out.push(CatalogApp { app: rows::app(row, at, what)?, definitions: Vec::new() });
         }
-        if rows::has_definition(row)? {
-            let def = rows::definition(row, 4, what)?;
+        if rows::is_present(row, at + 4)? {
+            let def = rows::definition(row, at + 4, what)?;
             if let Some(last) = out.last_mut() {
                 last.definitions.push(def);
             }
@@ -162,10 +169,75 @@ fn catalog_apps(rows: &[Row], what: &'static str) -> Decoded<Vec<CatalogApp>> {
     Ok(out)
 }
 
+/// Where the catalog generation is in a row of [`CACHED_APPS`] (after the app's 19 columns).
+const GENERATION_COL: usize = 19;
+
+/// The apps `$3` of tenant `$1` when the catalog generation is still `$2` (the ids the cache
+/// lacks), all the asked ones `$4` when it moved on; with the generation in every row. One
+/// statement, so the generation and the apps are of one snapshot; the one catalog_generation
+/// row always answers, so the generation comes back even when no app does.
+const CACHED_APPS: &str = concat!(
+    "SELECT ",
+    app_with_definition_cols!(),
+    ", g.generation FROM catalog_generation g \
+     LEFT JOIN apps a ON a.tenant_id = $1 \
+       AND a.id = ANY(CASE WHEN g.generation = $2 THEN $3::text[] ELSE $4::text[] END) \
+     LEFT JOIN definitions d ON d.tenant_id = a.tenant_id AND d.app_id = a.id \
+     WHERE g.id = 1 ORDER BY a.id, d.version_key, d.version"
+);
+
+/// The generation of a row of [`CACHED_APPS`] (or of the scope read, at its offset).
+fn generation(rows: &[Row], at: usize, what: &'static str) -> Result<i64, Failure> {
+    match rows.first() {
+        Some(row) => Ok(row.try_get::<_, i64>(at)?),
+        None => Err(corrupt(what, "catalog_generation has no row (migration 0004 missing?)")),
+    }
+}
+
+/// Where the generation is in a row of [`SCOPED_INSTALLATION`].
+const SCOPED_GENERATION_COL: usize = 6 + GENERATION_COL;
+
+/// The installation `$4` in scope `$2`/`$3` of tenant `$1` with the generation and, unless
+/// the generation is `$5` (the cache holds the app at it), the app with its definitions. No row
+/// when the app is not installed there. The CASE is in the apps index condition, so on a cache
+/// hit the probe for a NULL id ends at once (a join filter would still read the app's rows).
+const SCOPED_INSTALLATION: &str = concat!(
+    "SELECT i.tenant_id, i.scope_kind, i.scope_id, i.app_id, i.version, i.consented, ",
+    app_with_definition_cols!(),
+    ", g.generation FROM catalog_generation g \
+     JOIN installations i ON i.tenant_id = $1 AND i.scope_kind = $2 AND i.scope_id = $3 \
+       AND i.app_id = $4 \
+     LEFT JOIN apps a ON a.tenant_id = i.tenant_id \
+       AND a.id = CASE WHEN g.generation = $5 THEN NULL ELSE i.app_id END \
+     LEFT JOIN definitions d ON d.tenant_id = a.tenant_id AND d.app_id = a.id \
+     WHERE g.id = 1 ORDER BY d.version_key, d.version"
+);
+
+impl PgStore {
+    /// The apps among `ids` (sorted, unique, without NUL) of `tenant_id`, ordered by id: from
+    /// this node's catalog cache where the statement's snapshot shows the cache's generation.
+    async fn cached_apps<C: GenericClient>(
+        &self,
+        c: &C,
+        tenant_id: &str,
+        ids: &[&str],
+        what: &'static str,
+    ) -> Result<Vec<std::sync::Arc<CatalogApp>>, Failure> {
+        let lookup = self.catalog.lookup(tenant_id, ids);
+        let all: Vec<&str> = ids.to_vec();
+        let rows =
+            query(c, CACHED_APPS, &[&tenant_id, &lookup.generation, &lookup.missing, &all]).await?;
+        let seen = generation(&rows, GENERATION_COL, what)?;
+        let read = catalog_apps(&rows, 0, what)?;
+        Ok(catalog_cache::settle(&self.catalog, lookup, seen, read))
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     // --- signing keys -------------------------------------------------------------------
 
+    #[tracing::instrument(name = "store.signing_keys", level = "debug", skip_all)]
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         const WHAT: &str = "signing_keys";
         self.run(WHAT, |c| async move {
@@ -181,6 +253,7 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.add_signing_key", level = "debug", skip_all)]
     async fn add_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
         const WHAT: &str = "add_signing_key";
         let created_at = time_text(&key.created_at);
@@ -200,6 +273,7 @@ impl Store for PgStore {
 
     // --- directory ----------------------------------------------------------------------
 
+    #[tracing::instrument(name = "store.apply_seed", level = "debug", skip_all)]
     async fn apply_seed(&self, seed: &Seed) -> StoreResult<()> {
         self.run("apply_seed", |mut c| async move {
             let tx = c.transaction().await?;
@@ -210,6 +284,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.tenant", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn tenant(&self, tenant_id: &str) -> StoreResult<Option<Tenant>> {
         if any_nul(&[tenant_id]) {
             return Ok(None);
@@ -228,6 +306,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.tenant_settings", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn tenant_settings(&self, tenant_id: &str) -> StoreResult<TenantSettings> {
         if any_nul(&[tenant_id]) {
             return Ok(TenantSettings::default());
@@ -247,6 +329,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.set_tenant_settings", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn set_tenant_settings(
         &self,
         tenant_id: &str,
@@ -265,6 +351,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.user", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn user(&self, tenant_id: &str, id_or_upn: &str) -> StoreResult<Option<User>> {
         if any_nul(&[tenant_id, id_or_upn]) {
             return Ok(None);
@@ -291,6 +381,7 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.list_users", level = "debug", skip_all, fields(tenant = %tenant_id))]
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>> {
         if any_nul(&[tenant_id]) {
             return Ok(Vec::new());
@@ -307,6 +398,7 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.list_chats", level = "debug", skip_all, fields(tenant = %tenant_id))]
     async fn list_chats(&self, tenant_id: &str) -> StoreResult<Vec<Chat>> {
         if any_nul(&[tenant_id]) {
             return Ok(Vec::new());
@@ -323,6 +415,7 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.list_teams", level = "debug", skip_all, fields(tenant = %tenant_id))]
     async fn list_teams(&self, tenant_id: &str) -> StoreResult<Vec<Team>> {
         if any_nul(&[tenant_id]) {
             return Ok(Vec::new());
@@ -339,6 +432,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.chat", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>> {
         if any_nul(&[tenant_id, chat_id]) {
             return Ok(None);
@@ -357,6 +454,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.team", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn team(&self, tenant_id: &str, team_id: &str) -> StoreResult<Option<Team>> {
         if any_nul(&[tenant_id, team_id]) {
             return Ok(None);
@@ -375,6 +476,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.application", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>> {
         if any_nul(&[tenant_id, app_id]) {
             return Ok(None);
@@ -399,6 +504,10 @@ impl Store for PgStore {
 
     // --- catalog ------------------------------------------------------------------------
 
+    #[tracing::instrument(
+        name = "store.list_apps", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn list_apps(&self, tenant_id: &str) -> StoreResult<Vec<CatalogApp>> {
         const WHAT: &str = "list_apps";
         if any_nul(&[tenant_id]) {
@@ -418,62 +527,53 @@ impl Store for PgStore {
                 &[&tenant_id],
             )
             .await?;
-            catalog_apps(&rows, WHAT)
+            catalog_apps(&rows, 0, WHAT)
         })
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_app", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn get_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<CatalogApp>> {
         const WHAT: &str = "get_app";
         if any_nul(&[tenant_id, app_id]) {
             return Ok(None);
         }
         self.run(WHAT, |c| async move {
-            let rows = query(
-                &c,
-                concat!(
-                    "SELECT ",
-                    app_with_definition_cols!(),
-                    " FROM apps a LEFT JOIN definitions d \
-                       ON d.tenant_id = a.tenant_id AND d.app_id = a.id \
-                     WHERE a.tenant_id = $1 AND a.id = $2 ORDER BY d.version_key, d.version"
-                ),
-                &[&tenant_id, &app_id],
-            )
-            .await?;
-            Ok(catalog_apps(&rows, WHAT)?.pop())
+            let found = self.cached_apps(&c, tenant_id, &[app_id], WHAT).await?;
+            Ok(found.into_iter().next().map(|app| (*app).clone()))
         })
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_apps", level = "debug", skip_all,
+        fields(tenant = %tenant_id, apps = app_ids.len())
+    )]
     async fn get_apps(&self, tenant_id: &str, app_ids: &[&str]) -> StoreResult<Vec<CatalogApp>> {
         const WHAT: &str = "get_apps";
         // A NUL cannot be stored, so an id holding one names no app.
-        let ids: Vec<String> =
-            app_ids.iter().filter(|id| !any_nul(&[id])).map(|id| (*id).to_owned()).collect();
+        let mut ids: Vec<&str> = app_ids.iter().copied().filter(|id| !any_nul(&[id])).collect();
+        ids.sort_unstable();
+        ids.dedup();
         if any_nul(&[tenant_id]) || ids.is_empty() {
             return Ok(Vec::new());
         }
         let ids = &ids;
         self.run(WHAT, |c| async move {
             // One statement for every app: one round trip, one snapshot.
-            let rows = query(
-                &c,
-                concat!(
-                    "SELECT ",
-                    app_with_definition_cols!(),
-                    " FROM apps a LEFT JOIN definitions d \
-                       ON d.tenant_id = a.tenant_id AND d.app_id = a.id \
-                     WHERE a.tenant_id = $1 AND a.id = ANY($2) ORDER BY a.id, d.version_key, d.version"
-                ),
-                &[&tenant_id, ids],
-            )
-            .await?;
-            catalog_apps(&rows, WHAT)
+            let found = self.cached_apps(&c, tenant_id, ids, WHAT).await?;
+            Ok(found.into_iter().map(|app| (*app).clone()).collect())
         })
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_app_by_external_id", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn get_app_by_external_id(
         &self,
         tenant_id: &str,
@@ -497,11 +597,15 @@ impl Store for PgStore {
                 &[&tenant_id, &external_id],
             )
             .await?;
-            Ok(catalog_apps(&rows, WHAT)?.pop())
+            Ok(catalog_apps(&rows, 0, WHAT)?.pop())
         })
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.create_app", level = "debug", skip_all,
+        fields(tenant = %app.tenant_id, app = %app.id)
+    )]
     async fn create_app(&self, app: &TeamsApp, definition: &AppDefinition) -> StoreResult<()> {
         const WHAT: &str = "create_app";
         if definition.app_id != app.id {
@@ -556,6 +660,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.add_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %definition.app_id)
+    )]
     async fn add_definition(&self, tenant_id: &str, definition: &AppDefinition) -> StoreResult<()> {
         self.run("add_definition", |c| async move {
             // Insert, or overwrite in place a rejected definition of the same version (in
@@ -590,6 +698,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.transition_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
     async fn transition_definition(
         &self,
         tenant_id: &str,
@@ -647,6 +759,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_app", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn delete_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<bool> {
         if any_nul(&[tenant_id, app_id]) {
             return Ok(false);
@@ -664,6 +780,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
     async fn delete_definition(
         &self,
         tenant_id: &str,
@@ -689,6 +809,10 @@ impl Store for PgStore {
 
     // --- installations ------------------------------------------------------------------
 
+    #[tracing::instrument(
+        name = "store.list_installations", level = "debug", skip_all,
+        fields(tenant = %tenant_id, scope = %scope.id)
+    )]
     async fn list_installations(
         &self,
         tenant_id: &str,
@@ -715,6 +839,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id)
+    )]
     async fn get_installation(
         &self,
         tenant_id: &str,
@@ -744,6 +872,57 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.scope_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = app_id.unwrap_or_default())
+    )]
+    async fn scope_installation(
+        &self,
+        tenant_id: &str,
+        key: ScopeKey<'_>,
+        app_id: Option<&str>,
+    ) -> StoreResult<ScopedInstallation> {
+        const WHAT: &str = "scope_installation";
+        let scope = match key {
+            ScopeKey::User(id) => self.user(tenant_id, id).await?.map(ScopeEntity::User),
+            ScopeKey::Chat(id) => self.chat(tenant_id, id).await?.map(ScopeEntity::Chat),
+            ScopeKey::Team(id) => self.team(tenant_id, id).await?.map(ScopeEntity::Team),
+        };
+        let (Some(entity), Some(app_id)) = (&scope, app_id) else {
+            return Ok(ScopedInstallation { scope, installed: None });
+        };
+        if any_nul(&[app_id]) {
+            return Ok(ScopedInstallation { scope, installed: None });
+        }
+        let scope_ref = entity.scope_ref();
+        let scope_ref = &scope_ref;
+        let installed = self
+            .run(WHAT, |c| async move {
+                // The installation and its app in one statement (one snapshot: the app has
+                // the installed definition), the app only when the cache cannot answer.
+                let lookup = self.catalog.lookup(tenant_id, &[app_id]);
+                let cached_at = if lookup.hits.is_empty() { 0 } else { lookup.generation };
+                let rows = query(
+                    &c,
+                    SCOPED_INSTALLATION,
+                    &[&tenant_id, &scope_ref.kind.as_str(), &scope_ref.id, &app_id, &cached_at],
+                )
+                .await?;
+                let Some(first) = rows.first() else { return Ok(None) };
+                let installation = rows::installation(first, WHAT)?;
+                let seen = generation(&rows, SCOPED_GENERATION_COL, WHAT)?;
+                let read = catalog_apps(&rows, 6, WHAT)?;
+                let app = catalog_cache::settle(&self.catalog, lookup, seen, read).pop();
+                Ok(app.map(|app| (installation, (*app).clone())))
+            })
+            .await?;
+        Ok(ScopedInstallation { scope, installed })
+    }
+
+    #[tracing::instrument(
+        name = "store.create_installation", level = "debug", skip_all,
+        fields(tenant = %installation.tenant_id, app = %installation.app_id)
+    )]
     async fn create_installation(&self, installation: &Installation) -> StoreResult<()> {
         let i = installation;
         if any_nul(&[&i.tenant_id, &i.app_id, &i.version]) {
@@ -762,6 +941,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.upgrade_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id, version = %to_version)
+    )]
     async fn upgrade_installation(
         &self,
         tenant_id: &str,
@@ -832,6 +1015,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id)
+    )]
     async fn delete_installation(
         &self,
         tenant_id: &str,
@@ -854,6 +1041,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.save_snapshot", level = "debug", skip_all,
+        fields(snapshot = %name)
+    )]
     async fn save_snapshot(&self, name: &str) -> StoreResult<()> {
         let key = teamsapps_core::store::snapshot_key(name);
         let key = &key;
@@ -872,6 +1063,10 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.restore_snapshot", level = "debug", skip_all,
+        fields(snapshot = %name)
+    )]
     async fn restore_snapshot(&self, name: &str) -> StoreResult<bool> {
         let key = teamsapps_core::store::snapshot_key(name);
         let key = &key;
@@ -906,6 +1101,7 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.wipe", level = "debug", skip_all)]
     async fn wipe(&self) -> StoreResult<()> {
         self.run("wipe", |c| async move {
             let tables = teamsapps_core::store::SNAPSHOT_TABLES;

@@ -316,3 +316,113 @@ async fn the_pool_caps_connections() {
     assert!((1..=2).contains(&open), "{open} connections open");
     store.close();
 }
+
+// --- the hot paths' schema (migrations 0003 and 0004) ----------------------------------------
+
+/// Upgrades are heap-only (HOT) updates: no column they change is indexed (0003), so each one
+/// rewrites the row in its heap page and no index page. The statistics collector counts them;
+/// a backend reports its counts when its connection closes.
+#[tokio::test]
+async fn upgrades_are_heap_only_updates() {
+    let Some(pg) = open("upgrades_are_heap_only_updates", CreateOptions::default()).await else {
+        return;
+    };
+    let indexes = rows(
+        &pg.db,
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'installations' ORDER BY indexname",
+    );
+    assert_eq!(
+        indexes,
+        [[Some("installations_by_app".into())], [Some("installations_pkey".into())]]
+    );
+    let options =
+        rows(&pg.db, "SELECT reloptions::text FROM pg_class WHERE relname = 'installations'");
+    assert_eq!(options, [[Some("{fillfactor=90}".into())]]);
+
+    catalog_with_installation(pg.store.as_ref()).await;
+    const UPGRADES: i64 = 40;
+    for n in 0..UPGRADES {
+        pg.store.add_definition(T, &published("a1", &format!("2.{n}"))).await.unwrap();
+    }
+    let before = hot_counts(&pg.db);
+    for n in 0..UPGRADES {
+        let outcome = pg
+            .store
+            .upgrade_installation(T, &team_scope(), "a1", &format!("2.{n}"), None)
+            .await
+            .unwrap();
+        assert_eq!(outcome, teamsapps_core::store::UpgradeOutcome::Upgraded, "2.{n}");
+    }
+    assert_eq!(installed_version(pg.store.as_ref()).await, format!("2.{}", UPGRADES - 1));
+    pg.store.close();
+    // Closed connections flush their counts; the view shows them shortly after.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (updates, hot) = loop {
+        let (updates, hot) = hot_counts(&pg.db);
+        if updates - before.0 >= UPGRADES || Instant::now() > deadline {
+            break (updates - before.0, hot - before.1);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(updates, UPGRADES, "the statistics never showed the upgrades");
+    assert_eq!(hot, UPGRADES, "{UPGRADES} upgrades, only {hot} heap-only");
+}
+
+/// `(n_tup_upd, n_tup_hot_upd)` of installations.
+fn hot_counts(db: &TestDatabase) -> (i64, i64) {
+    let r = rows(
+        db,
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'installations'",
+    );
+    let n = |i: usize| r[0][i].as_deref().unwrap().parse::<i64>().unwrap();
+    (n(0), n(1))
+}
+
+/// A catalog change made outside any store (another client of the database, an operator's
+/// SQL, a bulk TRUNCATE) reaches every cached read: the triggers bump the generation whoever
+/// writes, and a session that skips ordinary triggers (session_replication_role = replica)
+/// still bumps it.
+#[tokio::test]
+async fn catalog_changes_by_other_clients_reach_cached_reads() {
+    let Some(pg) =
+        open("catalog_changes_by_other_clients_reach_cached_reads", CreateOptions::default()).await
+    else {
+        return;
+    };
+    let st = pg.store.as_ref();
+    st.apply_seed(&seed()).await.unwrap();
+    let name = |app: Option<teamsapps_core::model::CatalogApp>| {
+        app.and_then(|a| a.definitions.last().map(|d| d.display_name.clone()))
+    };
+    let installed_name = || async {
+        let found = st
+            .scope_installation(T, teamsapps_core::store::ScopeKey::Team("team-1"), Some("a1"))
+            .await
+            .unwrap();
+        found.installed.and_then(|(_, app)| app.definitions.last().map(|d| d.display_name.clone()))
+    };
+    // Read twice: the second is answered from the cache.
+    let original = name(st.get_app(T, "a1").await.unwrap());
+    assert_eq!(name(st.get_app(T, "a1").await.unwrap()), original);
+    assert_eq!(installed_name().await, original);
+
+    pg.db
+        .execute("UPDATE definitions SET display_name = 'Renamed by SQL' WHERE app_id = 'a1'")
+        .unwrap();
+    assert_eq!(name(st.get_app(T, "a1").await.unwrap()).as_deref(), Some("Renamed by SQL"));
+    assert_eq!(installed_name().await.as_deref(), Some("Renamed by SQL"));
+    let many = st.get_apps(T, &["a1", "store-1"]).await.unwrap();
+    assert_eq!(name(many.into_iter().next()).as_deref(), Some("Renamed by SQL"));
+
+    pg.db
+        .execute(
+            "SET session_replication_role = replica;
+             UPDATE definitions SET display_name = 'Renamed as a replica' WHERE app_id = 'a1';",
+        )
+        .unwrap();
+    assert_eq!(name(st.get_app(T, "a1").await.unwrap()).as_deref(), Some("Renamed as a replica"));
+
+    pg.db.execute("TRUNCATE installations, definitions, apps").unwrap();
+    assert!(st.get_app(T, "a1").await.unwrap().is_none());
+    assert!(st.get_apps(T, &["a1", "store-1"]).await.unwrap().is_empty());
+}

@@ -5,9 +5,10 @@
 //! ones it has not seen, all inside one `BEGIN IMMEDIATE` transaction. The immediate
 //! transaction takes the database's write lock before reading what was applied, so two
 //! processes opening the same file at once serialise: the second sees the first's rows and
-//! applies nothing.
+//! applies nothing. The versions and names are the shared schema history
+//! (`teamsapps_store_migrations::HISTORY`), the same as the PostgreSQL store's.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -19,8 +20,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "catalog_generation", include_str!("../migrations/0004_catalog_generation.sql")),
 ];
 
-/// The schema version this build creates and expects: the last migration's version.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+/// The schema version this build creates and expects (the shared history's last version).
+pub const SCHEMA_VERSION: i64 = teamsapps_store_migrations::SCHEMA_VERSION;
 
 /// Every embedded migration as `(version, name, sql)`, ascending by version.
 pub fn migrations() -> &'static [(i64, &'static str, &'static str)] {
@@ -46,14 +47,8 @@ pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
     let current: i64 = tx
         .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
         .context("reading the schema version")?;
-    if current > SCHEMA_VERSION {
-        bail!(
-            "the database has schema version {current}, newer than this build supports \
-             ({SCHEMA_VERSION}); use a newer teamsapps"
-        );
-    }
     let mut applied = Vec::new();
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+    for &(version, name, sql) in teamsapps_store_migrations::pending(MIGRATIONS, current)? {
         tx.execute_batch(sql).with_context(|| format!("applying migration {version:04}_{name}"))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
@@ -76,10 +71,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_ascend_and_end_at_schema_version() {
-        assert!(MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(MIGRATIONS.first().map(|m| m.0), Some(1));
-        assert_eq!(MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));
+    fn embeds_the_schema_history_from_its_files() {
+        teamsapps_store_migrations::check_embedded(MIGRATIONS).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        teamsapps_store_migrations::check_files(&dir, MIGRATIONS).unwrap();
     }
 
     #[test]

@@ -279,6 +279,7 @@ fn installation(
 impl Store for SqliteStore {
     // --- signing keys -------------------------------------------------------------------
 
+    #[tracing::instrument(name = "store.signing_keys", level = "debug", skip_all)]
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
         const WHAT: &str = "signing_keys";
         self.read(WHAT, |c| {
@@ -293,6 +294,7 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.add_signing_key", level = "debug", skip_all)]
     async fn add_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
         const WHAT: &str = "add_signing_key";
         let key = key.clone();
@@ -309,12 +311,17 @@ impl Store for SqliteStore {
 
     // --- directory ----------------------------------------------------------------------
 
+    #[tracing::instrument(name = "store.apply_seed", level = "debug", skip_all)]
     async fn apply_seed(&self, seed: &Seed) -> StoreResult<()> {
         const WHAT: &str = "apply_seed";
         let seed = seed.clone();
         self.write(WHAT, move |c| apply_seed(c, &seed)).await
     }
 
+    #[tracing::instrument(
+        name = "store.tenant", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn tenant(&self, tenant_id: &str) -> StoreResult<Option<Tenant>> {
         const WHAT: &str = "tenant";
         let tenant_id = tenant_id.to_owned();
@@ -330,6 +337,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.tenant_settings", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn tenant_settings(&self, tenant_id: &str) -> StoreResult<TenantSettings> {
         const WHAT: &str = "tenant_settings";
         let tenant_id = tenant_id.to_owned();
@@ -352,6 +363,10 @@ impl Store for SqliteStore {
         }
     }
 
+    #[tracing::instrument(
+        name = "store.set_tenant_settings", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn set_tenant_settings(
         &self,
         tenant_id: &str,
@@ -373,12 +388,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.user", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn user(&self, tenant_id: &str, id_or_upn: &str) -> StoreResult<Option<User>> {
         const WHAT: &str = "user";
         let (tenant_id, key) = (tenant_id.to_owned(), id_or_upn.to_owned());
         self.read(WHAT, move |c| user(c, &tenant_id, &key, WHAT)).await
     }
 
+    #[tracing::instrument(name = "store.list_users", level = "debug", skip_all, fields(tenant = %tenant_id))]
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>> {
         const WHAT: &str = "list_users";
         let tenant_id = tenant_id.to_owned();
@@ -394,6 +414,7 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.list_chats", level = "debug", skip_all, fields(tenant = %tenant_id))]
     async fn list_chats(&self, tenant_id: &str) -> StoreResult<Vec<Chat>> {
         const WHAT: &str = "list_chats";
         let tenant_id = tenant_id.to_owned();
@@ -409,6 +430,7 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.list_teams", level = "debug", skip_all, fields(tenant = %tenant_id))]
     async fn list_teams(&self, tenant_id: &str) -> StoreResult<Vec<Team>> {
         const WHAT: &str = "list_teams";
         let tenant_id = tenant_id.to_owned();
@@ -424,18 +446,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.chat", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn chat(&self, tenant_id: &str, chat_id: &str) -> StoreResult<Option<Chat>> {
         const WHAT: &str = "chat";
         let (tenant_id, id) = (tenant_id.to_owned(), chat_id.to_owned());
         self.read(WHAT, move |c| chat(c, &tenant_id, &id, WHAT)).await
     }
 
+    #[tracing::instrument(
+        name = "store.team", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn team(&self, tenant_id: &str, team_id: &str) -> StoreResult<Option<Team>> {
         const WHAT: &str = "team";
         let (tenant_id, id) = (tenant_id.to_owned(), team_id.to_owned());
         self.read(WHAT, move |c| team(c, &tenant_id, &id, WHAT)).await
     }
 
+    #[tracing::instrument(
+        name = "store.application", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>> {
         const WHAT: &str = "application";
         let (tenant_id, id) = (tenant_id.to_owned(), app_id.to_owned());
@@ -457,6 +491,10 @@ impl Store for SqliteStore {
 
     // --- catalog ------------------------------------------------------------------------
 
+    #[tracing::instrument(
+        name = "store.list_apps", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn list_apps(&self, tenant_id: &str) -> StoreResult<Vec<CatalogApp>> {
         const WHAT: &str = "list_apps";
         let tenant_id = tenant_id.to_owned();
@@ -485,6 +523,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_app", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn get_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<CatalogApp>> {
         const WHAT: &str = "get_app";
         let (tenant_id, app_id) = (tenant_id.to_owned(), app_id.to_owned());
@@ -492,6 +534,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_apps", level = "debug", skip_all,
+        fields(tenant = %tenant_id, apps = app_ids.len())
+    )]
     async fn get_apps(&self, tenant_id: &str, app_ids: &[&str]) -> StoreResult<Vec<CatalogApp>> {
         const WHAT: &str = "get_apps";
         let tenant_id = tenant_id.to_owned();
@@ -512,6 +558,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_app_by_external_id", level = "debug", skip_all,
+        fields(tenant = %tenant_id)
+    )]
     async fn get_app_by_external_id(
         &self,
         tenant_id: &str,
@@ -536,6 +586,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.create_app", level = "debug", skip_all,
+        fields(tenant = %app.tenant_id, app = %app.id)
+    )]
     async fn create_app(&self, app: &TeamsApp, definition: &AppDefinition) -> StoreResult<()> {
         const WHAT: &str = "create_app";
         if definition.app_id != app.id {
@@ -575,6 +629,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.add_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %definition.app_id)
+    )]
     async fn add_definition(&self, tenant_id: &str, definition: &AppDefinition) -> StoreResult<()> {
         const WHAT: &str = "add_definition";
         let (tenant_id, def) = (tenant_id.to_owned(), definition.clone());
@@ -612,6 +670,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.transition_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
     async fn transition_definition(
         &self,
         tenant_id: &str,
@@ -671,6 +733,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_app", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id)
+    )]
     async fn delete_app(&self, tenant_id: &str, app_id: &str) -> StoreResult<bool> {
         const WHAT: &str = "delete_app";
         let (tenant_id, app_id) = (tenant_id.to_owned(), app_id.to_owned());
@@ -687,6 +753,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_definition", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
     async fn delete_definition(
         &self,
         tenant_id: &str,
@@ -711,6 +781,10 @@ impl Store for SqliteStore {
 
     // --- installations ------------------------------------------------------------------
 
+    #[tracing::instrument(
+        name = "store.list_installations", level = "debug", skip_all,
+        fields(tenant = %tenant_id, scope = %scope.id)
+    )]
     async fn list_installations(
         &self,
         tenant_id: &str,
@@ -735,6 +809,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.get_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id)
+    )]
     async fn get_installation(
         &self,
         tenant_id: &str,
@@ -746,6 +824,10 @@ impl Store for SqliteStore {
         self.read(WHAT, move |c| installation(c, &tenant_id, &scope, &app_id, WHAT)).await
     }
 
+    #[tracing::instrument(
+        name = "store.scope_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = app_id.unwrap_or_default())
+    )]
     async fn scope_installation(
         &self,
         tenant_id: &str,
@@ -780,6 +862,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.create_installation", level = "debug", skip_all,
+        fields(tenant = %installation.tenant_id, app = %installation.app_id)
+    )]
     async fn create_installation(&self, installation: &Installation) -> StoreResult<()> {
         const WHAT: &str = "create_installation";
         let installation = installation.clone();
@@ -792,6 +878,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.upgrade_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id, version = %to_version)
+    )]
     async fn upgrade_installation(
         &self,
         tenant_id: &str,
@@ -844,6 +934,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.delete_installation", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, scope = %scope.id)
+    )]
     async fn delete_installation(
         &self,
         tenant_id: &str,
@@ -865,6 +959,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.save_snapshot", level = "debug", skip_all,
+        fields(snapshot = %name)
+    )]
     async fn save_snapshot(&self, name: &str) -> StoreResult<()> {
         const WHAT: &str = "save_snapshot";
         let key = teamsapps_core::store::snapshot_key(name);
@@ -881,6 +979,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(
+        name = "store.restore_snapshot", level = "debug", skip_all,
+        fields(snapshot = %name)
+    )]
     async fn restore_snapshot(&self, name: &str) -> StoreResult<bool> {
         const WHAT: &str = "restore_snapshot";
         let key = teamsapps_core::store::snapshot_key(name);
@@ -909,6 +1011,7 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.wipe", level = "debug", skip_all)]
     async fn wipe(&self) -> StoreResult<()> {
         const WHAT: &str = "wipe";
         self.write_unchecked(WHAT, move |c| {
