@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --bin teamsapps
-bin="$PWD/target/debug/teamsapps"
+. scripts/lib/target-dir.sh
+bin="$(target_dir)/debug/teamsapps"
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 "$bin" serve --listen 127.0.0.1:0 --data "$work/data" --seed fixtures/demo.yaml >"$work/out" 2>"$work/log" &
