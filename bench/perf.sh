@@ -13,7 +13,7 @@
 # with 20 installations each in the main store, 10000), BENCH_INSTALL_USERS (users without any,
 # one per install request, 400000), BENCH_SCALE=0 skips the 10-million part, BENCH_SCALE_USERS
 # (500000: x20 installations), BENCH_SERVER_CPU / BENCH_LOAD_CPU (0 / 1), BENCH_OPENAPI (the
-# description Prism mocks, ../shared/spec/openapi-teams-apps-v1.0.yaml), BENCH_PROFILE=1
+# description Prism mocks, bench/prism/openapi-teams-apps-v1.0.yaml), BENCH_PROFILE=1
 # records the server with `perf` during each maximum-rate run (target/bench-profile-OP.txt;
 # the figures of such a run are lower), BENCH_NO_DOC=1 leaves docs/ alone.
 set -euo pipefail
@@ -28,7 +28,7 @@ SCALE_USERS=${BENCH_SCALE_USERS:-500000}
 SMALL_USERS=500 # x20 = the 10 thousand installations the 10-million figures compare with
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
-OPENAPI=${BENCH_OPENAPI:-../shared/spec/openapi-teams-apps-v1.0.yaml}
+OPENAPI=${BENCH_OPENAPI:-bench/prism/openapi-teams-apps-v1.0.yaml}
 PROFILE=${BENCH_PROFILE:-0}
 
 say() { echo "== $*" >&2; }

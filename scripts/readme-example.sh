@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/listening.sh
 cargo build -q --bin teamsapps
-bin="$PWD/target/debug/teamsapps"
+. scripts/lib/target-dir.sh
+bin="$(target_dir)/debug/teamsapps"
 work=$(mktemp -d)
 server=
 trap '[ -z "$server" ] || kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT

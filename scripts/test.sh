@@ -3,13 +3,34 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every stage runs even when an earlier one failed, so one run shows every failure; the summary
+# table at the end lists each stage's result and time, and the exit status is 1 when any failed.
+names=() results=() times=()
 step() { printf '\n== %s\n' "$*"; }
+# stage NAME CMD...: runs CMD (a command or script, never a shell function: `set -e` does not
+# apply inside an `if` condition) and records its result and seconds.
+stage() {
+  local name=$1 start=$SECONDS
+  shift
+  if ( "$@" ); then results+=(PASS); else results+=(FAIL); fi
+  names+=("$name") times+=($((SECONDS - start)))
+}
+skip() { names+=("$1") results+=(SKIP) times+=(0); }
+summary() {
+  local i failed=0
+  printf '\n== summary\n%-28s %-6s %s\n' stage result seconds
+  for i in "${!names[@]}"; do
+    printf '%-28s %-6s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+    [ "${results[$i]}" = FAIL ] && failed=1
+  done
+  return "$failed"
+}
 
 step "formatting (cargo fmt --check)"
-cargo fmt --all -- --check
+stage fmt cargo fmt --all -- --check
 
 step "lints (cargo clippy -D warnings)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "PostgreSQL"
 # The PostgreSQL tests use the server at 127.0.0.1:5432 (user postgres, trust auth), creating a
@@ -38,11 +59,12 @@ else
 fi
 
 step "unit and integration tests (real binary, real HTTP, real SQLite files; storage conformance on SQLite and PostgreSQL)"
-cargo test --workspace --locked
+# --no-fail-fast: one failing test binary does not hide the results of the others.
+stage "cargo test" cargo test --workspace --locked --no-fail-fast
 
 if [ "$postgres" = 1 ]; then
   step "HTTP integration suites again, every server on a fresh PostgreSQL database"
-  TEAMSAPPS_TEST_BACKEND=postgres cargo test -p teamsapps --locked
+  stage "cargo test (PostgreSQL)" env TEAMSAPPS_TEST_BACKEND=postgres cargo test -p teamsapps --locked --no-fail-fast
   # Databases of tests that made their own data directory are dropped once it is gone; drop
   # what this run left (a directory that still exists belongs to a run still going).
   if command -v psql >/dev/null 2>&1; then
@@ -58,31 +80,34 @@ if [ "$postgres" = 1 ]; then
 fi
 
 step "README worked example, run as written"
-scripts/readme-example.sh
+stage "README example" scripts/readme-example.sh
 
 step "docs/coverage.md Clients column against the client suites and /openapi.json's operations"
-command -v python3 >/dev/null 2>&1 || { echo "python3 is needed (scripts/clients/coverage-column.py)" >&2; exit 1; }
-python3 scripts/clients/coverage-column.py
+command -v python3 >/dev/null 2>&1 || echo "python3 is needed (scripts/clients/coverage-column.py)" >&2
+stage "coverage column" python3 scripts/clients/coverage-column.py
 
 step "Python Graph client suite (msgraph-sdk + azure-identity + MSAL, pinned) over HTTPS, and its retries through --fault-rate 0.3"
 # Builds a venv in target/sdk-venv from scripts/clients/python/requirements.txt when it changed;
 # skips loudly when python3 or the package index is missing (CI=true or TEAMSAPPS_REQUIRE_SDK=1
 # make that a failure).
-scripts/clients/python.sh
+stage "Python client suite" scripts/clients/python.sh
 
 step "JavaScript Graph client (@microsoft/microsoft-graph-client + @azure/identity, pinned) over HTTPS"
 # npm ci from scripts/clients/js/package-lock.json once, then node --test; skips loudly without
 # node/npm or the registry (a failure under CI=true or TEAMSAPPS_REQUIRE_SDK=1).
-scripts/clients/js.sh
+stage "JavaScript client" scripts/clients/js.sh
 
 step "schemathesis (pinned) against /openapi.json: no 5xx, every answer as documented"
 # Builds target/schemathesis-venv from scripts/schemathesis/requirements.txt when it changed;
 # fuzzes /v1.0 and /beta for about 40 s each (app token), then the catalog writes for 20 s each
 # (an admin's delegated token); skips loudly without python3 or the package
 # index (a failure under CI=true or TEAMSAPPS_REQUIRE_SCHEMATHESIS=1).
-scripts/schemathesis.sh
+stage schemathesis scripts/schemathesis.sh
 
 if [ "$postgres" = 0 ]; then
+  skip "cargo test (PostgreSQL)"
   printf '\n'
   pg_banner
 fi
+
+summary

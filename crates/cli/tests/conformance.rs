@@ -1,4 +1,4 @@
-//! Replays the documented examples of `shared/spec/examples` (every `v1_*` and `beta_*` file,
+//! Replays the documented examples of `tests/graph-examples` (copies of the spec's examples; every `v1_*` and `beta_*` file,
 //! spec section 15) against the server: equivalent state is set up with real ids, the example's
 //! URL is mapped onto it (doc ids swapped for real ones, the query string kept), the same
 //! method, body and headers are sent, and the answer must have the example's status and shape:
@@ -90,7 +90,7 @@ const ROWS: &[(&str, &str)] = &[
 const SKIPS: &[(&str, &str)] = &[];
 
 fn examples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/examples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/graph-examples")
 }
 
 fn example_names() -> Vec<String> {
