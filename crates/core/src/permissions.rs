@@ -38,7 +38,7 @@ pub fn markdown() -> String {
         "# Permissions: what each operation accepts\n\n\
          Generated from the operation table (`crates/core/src/operations.rs`) by `teamsapps permissions`; a test fails \
          when this file and the code disagree. Spec: sections 3, 4 and 5 of \
-         `shared/spec/graph-teams-apps.md`.\n\n\
+         the behavioural specification of the Graph Teams apps API.\n\n\
          Each operation accepts any one of the permissions listed, in the order Graph's documentation \
          lists them (least privileged first; a 403 names them in this order). Marks:\n\n\
          - no mark: reaches any app.\n\

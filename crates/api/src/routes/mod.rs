@@ -110,7 +110,7 @@ fn graph_routes(version: ApiVersion) -> Router<AppState> {
     router
         .route(
             BATCH_ROUTE,
-            axum::routing::post(batch::batch).layer(Extension(batch::ItemRouter(router_of))),
+            axum::routing::post(batch::batch).layer(Extension(batch::ItemRouter(self::router))),
         )
         .route(
             "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon",
@@ -241,11 +241,6 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> axum::respons
         teamsapps_wire::error::ErrorCode::InternalServerError,
         "The service hit an internal error; the request may not have completed.",
     ))
-}
-
-/// [`router`], as the batch route hands it to its items.
-fn router_of(state: AppState) -> Router {
-    router(state)
 }
 
 /// The whole application.
