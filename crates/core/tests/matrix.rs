@@ -513,7 +513,7 @@ const OPS: &[Operation] = &[
 ];
 
 /// The directory reads and tenant settings (lifecycle spec 1, 4): not app operations, so not in
-/// this matrix; their permissions are tested over HTTP (crates/cli/tests/directory.rs,
+/// this matrix; their permissions are tested over HTTP (crates/cli/tests/integration/directory.rs,
 /// teamwork.rs).
 const DIRECTORY_READS: &[Operation] = &[
     Operation::ListChatPermissionGrants,

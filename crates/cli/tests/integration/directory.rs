@@ -1,0 +1,273 @@
+//! Directory reads (lifecycle spec section 1) over HTTP: users, teams, chats and groups from the
+//! test fixture, with their permissions, paging, `$select`, `$filter` and `$count` rules.
+
+use crate::common::*;
+use serde_json::Value;
+
+fn ids(body: &Value, field: &str) -> Vec<String> {
+    body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Follows `@odata.nextLink` from `path` and returns every item seen, one page after another.
+async fn walk(s: &Server, token: &str, path: &str) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut next = s.url(path);
+    loop {
+        let path = next.strip_prefix(&s.url("")).unwrap().to_string();
+        let r = s.get(token, &path).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        pages += 1;
+        items.extend(r.body["value"].as_array().unwrap().iter().cloned());
+        match r.body["@odata.nextLink"].as_str() {
+            Some(link) => next = link.to_string(),
+            None => return (items, pages),
+        }
+    }
+}
+
+#[tokio::test]
+async fn users_are_listed_paged_selected_and_filtered() {
+    let s = Server::start().await;
+    let app = s.app_token(DIRECTORY).await;
+    for version in ["v1.0", "beta"] {
+        let r = s.get(&app, &format!("/{version}/users")).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body["@odata.context"].as_str().unwrap().ends_with("/$metadata#users"));
+        // Ordered by user principal name; the default property set, without accountEnabled.
+        assert_eq!(
+            ids(&r.body, "userPrincipalName"),
+            ["adele@contoso.example", "lee@contoso.example", "megan@contoso.example"]
+        );
+        let adele = &r.body["value"][0];
+        assert_eq!(adele["id"], ADELE);
+        assert_eq!(adele["displayName"], "Adele");
+        assert_eq!(adele["businessPhones"], serde_json::json!([]));
+        assert!(adele.get("accountEnabled").is_none(), "{adele}");
+        assert!(r.body.get("@odata.nextLink").is_none());
+    }
+
+    let r = s.get(&app, "/v1.0/users?$select=id,userPrincipalName,accountEnabled,userType").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["@odata.context"]
+        .as_str()
+        .unwrap()
+        .ends_with("#users(id,userPrincipalName,accountEnabled,userType)"));
+    let first = r.body["value"][0].as_object().unwrap();
+    assert_eq!(first.len(), 4, "{first:?}");
+    assert_eq!(first["accountEnabled"], true);
+    assert_eq!(first["userType"], "Member");
+
+    // Pages of one: every user exactly once, three pages.
+    let (all, pages) = walk(&s, &app, "/v1.0/users?$top=1").await;
+    assert_eq!(pages, 3);
+    let upns: Vec<&str> = all.iter().map(|u| u["userPrincipalName"].as_str().unwrap()).collect();
+    assert_eq!(upns, ["adele@contoso.example", "lee@contoso.example", "megan@contoso.example"]);
+
+    let r = s.get(&app, "/v1.0/users?$top=1000").await;
+    let msg = r.assert_error(400, "Request_BadRequest");
+    assert_eq!(msg, "Invalid page size specified: '1000'. Must be between 1 and 999 inclusive.");
+
+    let r = s.get(&app, "/v1.0/users?$filter=userPrincipalName%20eq%20'lee@contoso.example'").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(ids(&r.body, "id"), [LEE]);
+    let r = s.get(&app, "/v1.0/users?$filter=startswith(displayName,'M')").await;
+    assert_eq!(ids(&r.body, "id"), [MEGAN]);
+
+    // `ne` is an advanced query: refused without ConsistencyLevel and $count, answered with both.
+    let ne = "/v1.0/users?$filter=accountEnabled%20ne%20false";
+    let r = s.get(&app, ne).await;
+    let msg = r.assert_error(400, "Request_UnsupportedQuery");
+    assert!(msg.starts_with("Operator 'ne' is not supported"), "{msg}");
+    let r = s
+        .send(
+            reqwest::Method::GET,
+            Some(&app),
+            &format!("{ne}&$count=true"),
+            None,
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["@odata.count"], 3);
+    // $count=true without the header is ignored, as Graph does.
+    let r = s.get(&app, "/v1.0/users?$count=true").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("@odata.count").is_none(), "{}", r.body);
+}
+
+#[tokio::test]
+async fn one_user_me_and_the_count() {
+    let s = Server::start().await;
+    let app = s.app_token(DIRECTORY).await;
+    let r = s.get(&app, "/v1.0/users/ADELE@contoso.example").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], ADELE);
+    assert!(r.body["@odata.context"].as_str().unwrap().ends_with("#users/$entity"));
+    let r = s.get(&app, "/v1.0/users/00000000-0000-4000-8000-000000000999").await;
+    let msg = r.assert_error(404, "Request_ResourceNotFound");
+    assert!(msg.starts_with("Resource '00000000-0000-4000-8000-000000000999' does not exist"));
+
+    let r = s.get(&app, "/v1.0/users/$count").await;
+    assert_eq!(r.assert_error(400, "Request_BadRequest"), "$count is not currently supported.");
+    let r = s
+        .send(
+            reqwest::Method::GET,
+            Some(&app),
+            "/v1.0/users/$count",
+            None,
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, Value::from(3));
+    assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+
+    // /me needs a signed-in user.
+    let r = s.get(&app, "/v1.0/me").await;
+    r.assert_error(400, "BadRequest");
+    // User.Read reads the signed-in user only.
+    let lee = s.user_token(NOPERM, "lee@contoso.example", "lee-pw").await;
+    let r = s.get(&lee, "/v1.0/me").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], LEE);
+    let r = s.get(&lee, &format!("/v1.0/users/{LEE}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.get(&lee, &format!("/v1.0/users/{MEGAN}")).await;
+    r.assert_error(403, "Authorization_RequestDenied");
+    let r = s.get(&lee, "/v1.0/users").await;
+    let msg = r.assert_error(403, "Authorization_RequestDenied");
+    assert_eq!(msg, "Insufficient privileges to complete the operation.");
+
+    // User.ReadBasic.All: the basic profile, accountEnabled and userType null.
+    let adele = s.user_token(DIRECTORY, "adele@contoso.example", "adele-pw").await;
+    let r = s.get(&adele, "/v1.0/users?$select=id,accountEnabled").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["value"][0]["accountEnabled"], Value::Null);
+}
+
+#[tokio::test]
+async fn directory_reads_refuse_tokens_without_their_permissions() {
+    let s = Server::start().await;
+    let reader = s.app_token(READER).await;
+    for path in ["/v1.0/users", &format!("/v1.0/users/{ADELE}"), "/v1.0/groups"] {
+        let r = s.get(&reader, path).await;
+        assert_eq!(
+            r.assert_error(403, "Authorization_RequestDenied"),
+            "Insufficient privileges to complete the operation.",
+            "{path}"
+        );
+    }
+    for path in [
+        "/v1.0/teams",
+        &format!("/v1.0/users/{ADELE}/chats"),
+        &format!("/v1.0/chats/{}", enc(CHAT)),
+    ] {
+        let r = s.get(&reader, path).await;
+        let msg = r.assert_error(403, "Forbidden");
+        assert!(msg.starts_with("Missing role permissions on the request."), "{path}: {msg}");
+    }
+    let r = s.send(reqwest::Method::GET, None, "/v1.0/users", None, &[]).await;
+    r.assert_error(401, "InvalidAuthenticationToken");
+}
+
+#[tokio::test]
+async fn teams_joined_teams_and_groups() {
+    let s = Server::start().await;
+    let app = s.app_token(DIRECTORY).await;
+    let r = s.get(&app, "/v1.0/teams").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let team = r.body["value"][0].as_object().unwrap();
+    assert_eq!(team.keys().collect::<Vec<_>>(), ["id", "displayName", "description"]);
+    assert_eq!(team["id"], TEAM);
+    assert_eq!(team["displayName"], "Sales");
+
+    let r = s.get(&app, &format!("/v1.0/teams/{TEAM}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["displayName"], "Sales");
+    assert_eq!(r.body["tenantId"], TENANT);
+    assert!(r.body["internalId"].as_str().unwrap().ends_with("@thread.tacv2"));
+    let r = s.get(&app, "/v1.0/teams/00000000-0000-4000-8000-000000000999").await;
+    assert_eq!(
+        r.assert_error(404, "NotFound"),
+        "No team found with Group Id 00000000-0000-4000-8000-000000000999"
+    );
+
+    let r = s.get(&app, &format!("/v1.0/users/{ADELE}/joinedTeams")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(ids(&r.body, "id"), [TEAM]);
+    let r = s.get(&app, &format!("/v1.0/users/{LEE}/joinedTeams")).await;
+    assert_eq!(r.body["value"], serde_json::json!([]));
+    let r = s.get(&app, "/v1.0/me/joinedTeams").await;
+    r.assert_error(400, "BadRequest");
+
+    let r = s
+        .get(&app, "/v1.0/groups?$filter=resourceProvisioningOptions/Any(x:x%20eq%20'Team')")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(ids(&r.body, "id"), [TEAM]);
+    assert_eq!(r.body["value"][0]["groupTypes"], serde_json::json!(["Unified"]));
+
+    // Delegated: only the signed-in user's teams; a team of others is refused.
+    let lee = s.user_token(DIRECTORY, "lee@contoso.example", "lee-pw").await;
+    let r = s.get(&lee, "/v1.0/me/joinedTeams").await;
+    assert_eq!(r.body["value"], serde_json::json!([]), "{}", r.body);
+    let r = s.get(&lee, &format!("/v1.0/users/{ADELE}/joinedTeams")).await;
+    r.assert_error(403, "Forbidden");
+    let r = s.get(&lee, &format!("/v1.0/teams/{TEAM}")).await;
+    r.assert_error(403, "Forbidden");
+    let adele = s.user_token(DIRECTORY, "adele@contoso.example", "adele-pw").await;
+    let r = s.get(&adele, &format!("/v1.0/teams/{TEAM}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn chats_of_a_user_me_and_one_chat() {
+    let s = Server::start().await;
+    let app = s.app_token(DIRECTORY).await;
+    let r = s.get(&app, &format!("/v1.0/users/{MEGAN}/chats")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut got = ids(&r.body, "id");
+    got.sort();
+    let mut want = vec![CHAT.to_string(), MEETING_CHAT.to_string()];
+    want.sort();
+    assert_eq!(got, want);
+    let r =
+        s.get(&app, &format!("/v1.0/users/{ADELE}/chats?$filter=chatType%20eq%20'group'")).await;
+    assert_eq!(ids(&r.body, "id"), [CHAT]);
+    assert_eq!(r.body["value"][0]["tenantId"], TENANT);
+    let r = s.get(&app, &format!("/v1.0/users/{MEGAN}/chats?$top=51")).await;
+    r.assert_error(400, "BadRequest");
+    let (all, pages) = walk(&s, &app, &format!("/v1.0/users/{MEGAN}/chats?$top=1")).await;
+    assert_eq!((all.len(), pages), (2, 2));
+
+    // GET /chats and /me/chats need a signed-in user.
+    let r = s.get(&app, "/v1.0/chats").await;
+    r.assert_error(403, "Forbidden");
+    let r = s.get(&app, "/v1.0/me/chats").await;
+    r.assert_error(400, "BadRequest");
+    let adele = s.user_token(DIRECTORY, "adele@contoso.example", "adele-pw").await;
+    for path in
+        ["/v1.0/chats".to_string(), "/v1.0/me/chats".into(), format!("/v1.0/users/{ADELE}/chats")]
+    {
+        let r = s.get(&adele, &path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(ids(&r.body, "id"), [CHAT], "{path}");
+    }
+    let r = s.get(&adele, &format!("/v1.0/users/{MEGAN}/chats")).await;
+    r.assert_error(403, "Forbidden");
+
+    let r = s.get(&app, &format!("/beta/chats/{}", enc(CHAT))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["chatType"], "group");
+    assert!(r.body["@odata.context"].as_str().unwrap().ends_with("#chats/$entity"));
+    let r = s.get(&adele, &format!("/v1.0/chats/{}", enc(MEETING_CHAT))).await;
+    r.assert_error(403, "Forbidden");
+    let r = s.get(&app, "/v1.0/chats/19:nope@thread.v2").await;
+    r.assert_error(404, "NotFound");
+}
