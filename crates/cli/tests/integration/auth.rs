@@ -256,7 +256,7 @@ async fn client_credentials_token_has_the_identity_platform_shape_and_graph_clai
     assert!(claims["oid"].as_str().is_some_and(|o| uuid::Uuid::parse_str(o).is_ok()), "{claims}");
 
     // The token works on Graph.
-    let r = s.get(token, "/v1.0/appCatalogs/teamsApps").await;
+    let r = s.graph(token).list_teams_apps("").await;
     assert_eq!(r.status, 200, "{}", r.body);
 
     // A second app's token carries that app's own roles.
@@ -683,7 +683,7 @@ async fn graph_answers_every_missing_or_forged_token_with_401_invalid_authentica
             .await;
         r.assert_error(401, "InvalidAuthenticationToken");
     }
-    let r = s.get(&token, &format!("/v1.0/users/{ADELE}/teamwork/installedApps")).await;
+    let r = s.graph(&token).list_user_installed_apps(ADELE, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["value"], json!([]), "nothing was installed by refused requests");
     // And the genuine token still works after all the forgeries.
@@ -700,11 +700,9 @@ async fn a_token_of_tenant_b_sees_nothing_of_tenant_a() {
     let mid = new_manifest_id();
     let app = s.publish(&admin, &manifest(&mid, "1.0.0")).await;
     let app_id = app["id"].as_str().unwrap().to_string();
-    let r = s
-        .post_json(&rollout, &format!("/v1.0/users/{ADELE}/teamwork/installedApps"), &bind(&app_id))
-        .await;
+    let r = s.graph(&rollout).install_app_for_user(ADELE, &app_id).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let list = s.get(&rollout, &format!("/v1.0/users/{ADELE}/teamwork/installedApps")).await;
+    let list = s.graph(&rollout).list_user_installed_apps(ADELE, "").await;
     let installation = list.body["value"][0]["id"].as_str().unwrap().to_string();
 
     let fab = s.app_token_in(TENANT_B, FAB).await;
@@ -712,20 +710,17 @@ async fn a_token_of_tenant_b_sees_nothing_of_tenant_a() {
     assert_eq!(claims["tid"], TENANT_B);
 
     // Tenant A's user does not exist for tenant B.
-    let r = s.get(&fab, &format!("/v1.0/users/{ADELE}/teamwork/installedApps")).await;
+    let r = s.graph(&fab).list_user_installed_apps(ADELE, "").await;
     r.assert_error(404, "NotFound");
     let r = s.get(&fab, "/v1.0/users/adele@contoso.example/teamwork/installedApps").await;
     r.assert_error(404, "NotFound");
-    let r =
-        s.get(&fab, &format!("/v1.0/users/{ADELE}/teamwork/installedApps/{installation}")).await;
+    let r = s.graph(&fab).get_user_installed_app(ADELE, &installation, "").await;
     r.assert_error(404, "NotFound");
-    let r = s
-        .post_json(&fab, &format!("/v1.0/users/{ADELE}/teamwork/installedApps"), &bind(&app_id))
-        .await;
+    let r = s.graph(&fab).install_app_for_user(ADELE, &app_id).await;
     r.assert_error(404, "NotFound");
 
     // Tenant B's catalog does not contain tenant A's apps.
-    let r = s.get(&fab, "/v1.0/appCatalogs/teamsApps").await;
+    let r = s.graph(&fab).list_teams_apps("").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let ids: Vec<&str> =
         r.body["value"].as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
@@ -733,16 +728,15 @@ async fn a_token_of_tenant_b_sees_nothing_of_tenant_a() {
     let externals: Vec<&Value> =
         r.body["value"].as_array().unwrap().iter().map(|a| &a["externalId"]).collect();
     assert!(!externals.contains(&&json!(mid)), "{}", r.body);
-    let r =
-        s.get(&fab, &format!("/v1.0/appCatalogs/teamsApps?$filter=externalId eq '{mid}'")).await;
+    let r = s.graph(&fab).list_teams_apps(&format!("$filter=externalId eq '{mid}'")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["value"], json!([]));
-    let r = s.get(&fab, &format!("/v1.0/appCatalogs/teamsApps/{app_id}")).await;
+    let r = s.graph(&fab).get_teams_app(&app_id, "").await;
     r.assert_error(404, "NotFound");
 
     // Tenant B's delegated admin cannot delete tenant A's app either.
     let ann = s.user_token_in(TENANT_B, FAB, "ann@fabrikam.example", "ann-pw").await;
-    let r = s.delete(&ann, &format!("/v1.0/appCatalogs/teamsApps/{app_id}")).await;
+    let r = s.graph(&ann).delete_teams_app(&app_id).await;
     r.assert_error(404, "NotFound");
     // Tokens are bound to their tenant: tenant A's user cannot sign in through tenant B.
     let (status, body) = s
@@ -763,11 +757,9 @@ async fn a_token_of_tenant_b_sees_nothing_of_tenant_a() {
     assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS"), "{body}");
 
     // Tenant A still sees its app and installation.
-    let r = s
-        .get(&rollout, &format!("/v1.0/users/{ADELE}/teamwork/installedApps/{installation}"))
-        .await;
+    let r = s.graph(&rollout).get_user_installed_app(ADELE, &installation, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = s.get(&rollout, &format!("/v1.0/appCatalogs/teamsApps/{app_id}")).await;
+    let r = s.graph(&rollout).get_teams_app(&app_id, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -1047,24 +1039,14 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
     let mid = new_manifest_id();
     let app = s.publish(&admin, &manifest(&mid, "1.0.0")).await;
     let app_id = app["id"].as_str().unwrap().to_string();
-    let r = s
-        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions"))
-        .await;
+    let r = s.graph(&admin).get_teams_app(&app_id, "$expand=appDefinitions").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let def_id = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let sub_mid = new_manifest_id();
-    let r = s
-        .post_zip(
-            &admin,
-            "/v1.0/appCatalogs/teamsApps?requiresReview=true",
-            package(&manifest(&sub_mid, "1.0.0")),
-        )
-        .await;
+    let r = s.graph(&admin).publish_teams_app(&manifest(&sub_mid, "1.0.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let sub_app = r.body["id"].as_str().unwrap().to_string();
-    let r = s
-        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{sub_app}?$expand=appDefinitions"))
-        .await;
+    let r = s.graph(&admin).get_teams_app(&sub_app, "$expand=appDefinitions").await;
     let sub_def = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let etag = r.body["appDefinitions"][0]["@odata.etag"].as_str().unwrap_or("*").to_string();
 
@@ -1386,14 +1368,10 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
     }
 
     // Nothing the refused requests tried happened.
-    let r = s
-        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions"))
-        .await;
+    let r = s.graph(&admin).get_teams_app(&app_id, "$expand=appDefinitions").await;
     assert_eq!(r.status, 200, "app deleted by a refused request: {}", r.body);
     assert_eq!(r.body["appDefinitions"].as_array().unwrap().len(), 1, "{}", r.body);
-    let r = s
-        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{sub_app}?$expand=appDefinitions"))
-        .await;
+    let r = s.graph(&admin).get_teams_app(&sub_app, "$expand=appDefinitions").await;
     assert_eq!(r.body["appDefinitions"][0]["publishingState"], "submitted", "{}", r.body);
     let r = s.get(&admin, cat).await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 3, "no app was published: {}", r.body);

@@ -82,12 +82,8 @@ async fn install_then_list_with_depends_on() {
     }
     // The installation is real: visible outside the batch.
     let r = s
-        .get(
-            &app,
-            &format!(
-                "/v1.0/users/{ADELE}/teamwork/installedApps?$filter=teamsApp/externalId eq '{mid}'"
-            ),
-        )
+        .graph(&app)
+        .list_user_installed_apps(ADELE, &format!("$filter=teamsApp/externalId eq '{mid}'"))
         .await;
     assert_eq!(r.body["value"].as_array().map(Vec::len), Some(1), "{}", r.body);
 }

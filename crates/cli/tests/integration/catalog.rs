@@ -223,7 +223,7 @@ async fn publish_id(s: &Server, token: &str, query: &str, m: &Value) -> String {
 
 /// The whole catalog as the admin sees it, with definitions.
 async fn catalog_snapshot(s: &Server, admin: &str) -> Value {
-    let r = s.get(admin, &format!("{APPS}?$expand=appDefinitions")).await;
+    let r = s.graph(admin).list_teams_apps("$expand=appDefinitions").await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.body
 }
@@ -345,7 +345,7 @@ async fn admin_publish_creates_an_organization_app_with_location_and_a_published
     let followed: Value = followed.json().await.unwrap();
     assert_eq!(followed, r.body);
 
-    let one = s.get(&admin, &format!("{APPS}/{id}?$expand=appDefinitions")).await;
+    let one = s.graph(&admin).get_teams_app(&id, "$expand=appDefinitions").await;
     assert_eq!(one.status, 200, "{}", one.body);
     let mut expected = teams_app_json(&id, &mid, "Hello");
     expected["appDefinitions"] = json!([v1_definition(&id, "1.0.0", "published", MEGAN)]);
@@ -361,7 +361,7 @@ async fn admin_publish_creates_an_organization_app_with_location_and_a_published
         publish_with(&s, &admin, "?requiresReview=false", &manifest(&new_manifest_id(), "1.0.0"))
             .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let defs = s.get(&admin, &format!("{APPS}/{}/appDefinitions", str_of(&r.body, "id"))).await;
+    let defs = s.graph(&admin).list_app_definitions(&str_of(&r.body, "id"), "").await;
     assert_eq!(defs.body["value"][0]["publishingState"], "published", "{}", defs.body);
 }
 
@@ -384,7 +384,7 @@ async fn publish_with_requires_review_creates_a_submitted_definition() {
     let location = r.headers.get("location").expect("Location").to_str().unwrap();
     assert!(location.ends_with(&format!("/v1.0/appCatalogs/teamsApps/{id}")), "{location}");
 
-    let defs = s.get(&admin, &format!("{APPS}/{id}/appDefinitions")).await;
+    let defs = s.graph(&admin).list_app_definitions(&id, "").await;
     assert_eq!(defs.status, 200, "{}", defs.body);
     assert_eq!(
         norm(&defs.body),
@@ -397,13 +397,7 @@ async fn publish_with_requires_review_creates_a_submitted_definition() {
 
     // The beta surface publishes the same way, with beta context and Location.
     let mid = new_manifest_id();
-    let r = s
-        .post_zip(
-            &admin,
-            "/beta/appCatalogs/teamsApps?requiresReview=true",
-            package(&manifest(&mid, "1.0.0")),
-        )
-        .await;
+    let r = s.beta(&admin).publish_teams_app(&manifest(&mid, "1.0.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = str_of(&r.body, "id").to_string();
     assert_eq!(
@@ -441,7 +435,7 @@ async fn non_admin_publish_needs_requires_review() {
             teams_app_json(&id, &mid, "Hello")
         )
     );
-    let defs = s.get(&admin, &format!("{APPS}/{id}/appDefinitions")).await;
+    let defs = s.graph(&admin).list_app_definitions(&id, "").await;
     assert_eq!(norm(&defs.body["value"]), json!([v1_definition(&id, "1.0.0", "submitted", ADELE)]));
 }
 
@@ -475,7 +469,7 @@ async fn tokens_without_catalog_permissions_get_the_missing_permission_message()
         "Missing scope permissions on the request. API requires one of 'AppCatalog.Submit, AppCatalog.ReadWrite.All, Directory.ReadWrite.All'. Scopes on the request 'User.Read'",
     );
     // Reading the catalog needs one of the list permissions (spec 3.1), in documented order.
-    let r = s.get(&noperm, APPS).await;
+    let r = s.graph(&noperm).list_teams_apps("").await;
     assert_exact_error(
         &r,
         403,
@@ -483,7 +477,7 @@ async fn tokens_without_catalog_permissions_get_the_missing_permission_message()
         "Missing scope permissions on the request. API requires one of 'AppCatalog.Submit, AppCatalog.Read.All, AppCatalog.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All'. Scopes on the request 'User.Read'",
     );
     let app_only = s.app_token(NOPERM).await;
-    let r = s.get(&app_only, APPS).await;
+    let r = s.graph(&app_only).list_teams_apps("").await;
     assert_exact_error(
         &r,
         403,
@@ -547,7 +541,7 @@ async fn duplicate_manifest_id_and_shared_entra_app_id_conflict() {
     .await;
     r.assert_error(409, "Conflict");
     assert_eq!(catalog_snapshot(&s, &admin).await, before);
-    let org = s.get(&admin, &format!("{APPS}?$filter=distributionMethod eq 'organization'")).await;
+    let org = s.graph(&admin).list_teams_apps("$filter=distributionMethod eq 'organization'").await;
     assert_eq!(ids_of(&org.body), vec![id]);
 }
 
@@ -797,17 +791,14 @@ async fn admin_update_publishes_a_new_version_alongside_the_old_one() {
     let mid = new_manifest_id();
     let id = publish_id(&s, &admin, "", &manifest(&mid, "1.0.0")).await;
     let r = s
-        .post_zip(
-            &admin,
-            &format!("{APPS}/{id}/appDefinitions"),
-            package(&named(manifest(&mid, "1.1.0"), "Hello 2")),
-        )
+        .graph(&admin)
+        .update_teams_app(&id, &named(manifest(&mid, "1.1.0"), "Hello 2"), false)
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert!(r.body.is_null());
     assert_graph_headers(&r, None);
 
-    let defs = s.get(&admin, &format!("{APPS}/{id}/appDefinitions")).await;
+    let defs = s.graph(&admin).list_app_definitions(&id, "").await;
     assert_eq!(defs.status, 200, "{}", defs.body);
     let mut second = v1_definition(&id, "1.1.0", "published", MEGAN);
     second["displayName"] = json!("Hello 2");
@@ -816,7 +807,7 @@ async fn admin_update_publishes_a_new_version_alongside_the_old_one() {
         sorted(vec![v1_definition(&id, "1.0.0", "published", MEGAN), second])
     );
     // The app's name follows the current (highest published) definition (spec 6.1).
-    let app = s.get(&admin, &format!("{APPS}/{id}")).await;
+    let app = s.graph(&admin).get_teams_app(&id, "").await;
     assert_eq!(
         app.body,
         with_context(
@@ -825,24 +816,16 @@ async fn admin_update_publishes_a_new_version_alongside_the_old_one() {
         )
     );
     // The beta surface takes the same update.
-    let r = s
-        .post_zip(
-            &admin,
-            &format!("/beta/appCatalogs/teamsApps/{id}/appDefinitions"),
-            package(&manifest(&mid, "1.2.0")),
-        )
-        .await;
+    let r = s.beta(&admin).update_teams_app(&id, &manifest(&mid, "1.2.0"), false).await;
     assert_eq!(r.status, 204, "{}", r.body);
-    let defs = s.get(&admin, &format!("{APPS}/{id}/appDefinitions")).await;
+    let defs = s.graph(&admin).list_app_definitions(&id, "").await;
     assert_eq!(defs.body["value"].as_array().unwrap().len(), 3, "{}", defs.body);
     // Versions compare numerically per segment (spec 11): 1.10.0 > 1.9.0 > 1.2.0.
     s.update(&admin, &id, &manifest(&mid, "1.9.0")).await;
     s.update(&admin, &id, &named(manifest(&mid, "1.10.0"), "Hello 10")).await;
-    let r = s
-        .post_zip(&admin, &format!("{APPS}/{id}/appDefinitions"), package(&manifest(&mid, "1.9.5")))
-        .await;
+    let r = s.graph(&admin).update_teams_app(&id, &manifest(&mid, "1.9.5"), false).await;
     assert_eq!(manifest_error(&r)[0].0, "VersionNotGreaterThanCurrent");
-    let app = s.get(&admin, &format!("{APPS}/{id}")).await;
+    let app = s.graph(&admin).get_teams_app(&id, "").await;
     assert_eq!(app.body["displayName"], "Hello 10", "{}", app.body);
 }
 
@@ -869,13 +852,7 @@ async fn update_refusals() {
     let r = s.post_zip(&admin, &path, package(&manifest(&new_manifest_id(), "2.0.0"))).await;
     r.assert_error(400, "BadRequest");
     // The catalog id is the key, not the manifest id (spec 3.4).
-    let r = s
-        .post_zip(
-            &admin,
-            &format!("{APPS}/{mid}/appDefinitions"),
-            package(&manifest(&mid, "2.0.0")),
-        )
-        .await;
+    let r = s.graph(&admin).update_teams_app(&mid, &manifest(&mid, "2.0.0"), false).await;
     r.assert_error(404, "NotFound");
     assert_eq!(catalog_snapshot(&s, &admin).await, before, "a refused update wrote something");
     // Taking another app's Entra app id (spec 5.2).
@@ -888,13 +865,8 @@ async fn update_refusals() {
     r.assert_error(409, "Conflict");
     assert!(ids_of(&before).contains(&other_id));
     // Unknown app.
-    let r = s
-        .post_zip(
-            &admin,
-            &format!("{APPS}/{}/appDefinitions", new_manifest_id()),
-            package(&manifest(&mid, "2.0.0")),
-        )
-        .await;
+    let r =
+        s.graph(&admin).update_teams_app(&new_manifest_id(), &manifest(&mid, "2.0.0"), false).await;
     r.assert_error(404, "NotFound");
     assert_graph_headers(&r, None);
     // Non-admin without review; app-only; no catalog permission.
@@ -938,7 +910,7 @@ async fn update_refusals() {
 async fn store_apps_are_listed_but_cannot_be_updated_or_deleted() {
     let (s, _dir) = start_with_seeded_catalog().await;
     let admin = s.admin_token().await;
-    let store = s.get(&admin, &format!("{APPS}/{STORE_APP}")).await;
+    let store = s.graph(&admin).get_teams_app(STORE_APP, "").await;
     assert_eq!(store.status, 200, "{}", store.body);
     // Store apps: id = manifest id, no externalId (spec 2.1).
     assert_eq!(
@@ -947,7 +919,7 @@ async fn store_apps_are_listed_but_cannot_be_updated_or_deleted() {
                "externalId": null, "displayName": "OneNote", "distributionMethod": "store"})
     );
     // Store definitions use the 2-part id (spec 10); unset values are null (spec 1.4).
-    let defs = s.get(&admin, &format!("{APPS}/{STORE_APP}/appDefinitions")).await;
+    let defs = s.graph(&admin).list_app_definitions(STORE_APP, "").await;
     assert_eq!(defs.status, 200, "{}", defs.body);
     assert_eq!(unb64(str_of(&defs.body["value"][0], "id")), format!("{STORE_APP}##1.0.0"));
     assert_eq!(
@@ -968,26 +940,22 @@ async fn store_apps_are_listed_but_cannot_be_updated_or_deleted() {
     );
 
     let before = catalog_snapshot(&s, &admin).await;
-    let r = s
-        .post_zip(
-            &admin,
-            &format!("{APPS}/{STORE_APP}/appDefinitions"),
-            package(&manifest(STORE_APP, "99.0.0")),
-        )
-        .await;
+    let r =
+        s.graph(&admin).update_teams_app(STORE_APP, &manifest(STORE_APP, "99.0.0"), false).await;
     r.assert_error(400, "BadRequest");
-    let r = s.delete(&admin, &format!("{APPS}/{STORE_APP}")).await;
+    let r = s.graph(&admin).delete_teams_app(STORE_APP).await;
     r.assert_error(400, "BadRequest");
     // Neither can a sideloaded app (only organization apps, spec 3.4 and 3.6).
     let r = s
-        .post_zip(
-            &admin,
-            &format!("{APPS}/{SIDELOADED_APP}/appDefinitions"),
-            package(&manifest("5e1f0a3d-0000-4000-8000-00000000051d", "2.0.0")),
+        .graph(&admin)
+        .update_teams_app(
+            SIDELOADED_APP,
+            &manifest("5e1f0a3d-0000-4000-8000-00000000051d", "2.0.0"),
+            false,
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    let r = s.delete(&admin, &format!("{APPS}/{SIDELOADED_APP}")).await;
+    let r = s.graph(&admin).delete_teams_app(SIDELOADED_APP).await;
     assert!(r.status == 400 || r.status == 404, "{}: {}", r.status, r.body);
     assert_eq!(catalog_snapshot(&s, &admin).await, before);
 }
@@ -1000,13 +968,7 @@ async fn update_with_review_returns_the_submitted_definition() {
     let mid = new_manifest_id();
     let id = publish_id(&s, &admin, "", &manifest(&mid, "1.0.0")).await;
     for (token, version, creator) in [(&admin, "1.1.0", MEGAN), (&adele, "1.2.0", ADELE)] {
-        let r = s
-            .post_zip(
-                token,
-                &format!("{APPS}/{id}/appDefinitions?requiresReview=true"),
-                package(&manifest(&mid, version)),
-            )
-            .await;
+        let r = s.graph(token).update_teams_app(&id, &manifest(&mid, version), true).await;
         assert_eq!(r.status, 201, "{}", r.body);
         assert_graph_headers(&r, None);
         let def = def_id(&id, version, "Submitted");
@@ -1023,14 +985,13 @@ async fn update_with_review_returns_the_submitted_definition() {
             )
         );
         // It is what a GET of the Location returns.
-        let got = s.get(&admin, &format!("{APPS}/{id}/appDefinitions/{def}")).await;
+        let got = s.graph(&admin).get_app_definition(&id, &def, "").await;
         assert_eq!(got.status, 200, "{}", got.body);
         assert_eq!(got.body, r.body);
     }
     // The app's published version is unchanged.
-    let defs = s
-        .get(&admin, &format!("{APPS}/{id}/appDefinitions?$filter=publishingState eq 'published'"))
-        .await;
+    let defs =
+        s.graph(&admin).list_app_definitions(&id, "$filter=publishingState eq 'published'").await;
     assert_eq!(norm(&defs.body["value"]), json!([v1_definition(&id, "1.0.0", "published", MEGAN)]));
 }
 
@@ -1114,7 +1075,7 @@ async fn approving_a_submission_publishes_it_under_a_new_id() {
     r.assert_error(400, "BadRequest");
     // Everyone sees it now, and the app can be installed.
     let lee = lee(&s).await;
-    let seen = s.get(&lee, &format!("{APPS}/{id}/appDefinitions")).await;
+    let seen = s.graph(&lee).list_app_definitions(&id, "").await;
     assert_eq!(ids_of(&seen.body), vec![published]);
     let r = s.post_json(&rollout, &installs, &bind(&id)).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -1126,13 +1087,7 @@ async fn rejecting_a_submission() {
     let admin = s.admin_token().await;
     let mid = new_manifest_id();
     let id = publish_id(&s, &admin, "", &manifest(&mid, "1.0.0")).await;
-    let r = s
-        .post_zip(
-            &admin,
-            &format!("{APPS}/{id}/appDefinitions?requiresReview=true"),
-            package(&manifest(&mid, "1.1.0")),
-        )
-        .await;
+    let r = s.graph(&admin).update_teams_app(&id, &manifest(&mid, "1.1.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let path = format!("{APPS}/{id}/appDefinitions/{}", def_id(&id, "1.1.0", "Submitted"));
     // A missing If-Match is accepted (spec 3.5).
@@ -1152,10 +1107,8 @@ async fn rejecting_a_submission() {
     r.assert_error(400, "BadRequest");
     // The current version is still 1.0.0.
     let app = s
-        .get(
-            &admin,
-            &format!("{APPS}/{id}?$expand=appDefinitions($filter=publishingState eq 'published')"),
-        )
+        .graph(&admin)
+        .get_teams_app(&id, "$expand=appDefinitions($filter=publishingState eq 'published')")
         .await;
     assert_eq!(app.status, 200, "{}", app.body);
     assert_eq!(
@@ -1193,7 +1146,7 @@ async fn list_filters_and_expansions() {
     ]);
 
     // Unfiltered: store and organization apps.
-    let all = s.get(&reader, APPS).await;
+    let all = s.graph(&reader).list_teams_apps("").await;
     assert_eq!(all.status, 200, "{}", all.body);
     assert_graph_headers(&all, None);
     assert_eq!(all.body["@odata.context"], format!("{V1}appCatalogs/teamsApps"));
@@ -1206,22 +1159,23 @@ async fn list_filters_and_expansions() {
     }
 
     // distributionMethod eq 'organization'
-    let r = s.get(&reader, &format!("{APPS}?$filter=distributionMethod eq 'organization'")).await;
+    let r = s.graph(&reader).list_teams_apps("$filter=distributionMethod eq 'organization'").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["@odata.context"], format!("{V1}appCatalogs/teamsApps"));
     assert_eq!(values_by_id(&r.body), org);
-    let r = s.get(&reader, &format!("{APPS}?$filter=distributionMethod eq 'store'")).await;
+    let r = s.graph(&reader).list_teams_apps("$filter=distributionMethod eq 'store'").await;
     assert_eq!(ids_of(&r.body), vec![STORE_APP.to_string()]);
 
     // id eq, externalId eq (the documented forms, also with + for spaces).
-    let r = s.get(&reader, &format!("{APPS}?$filter=id eq '{no_bot}'")).await;
+    let r = s.graph(&reader).list_teams_apps(&format!("$filter=id eq '{no_bot}'")).await;
     assert_eq!(
         r.body,
         json!({"@odata.context": format!("{V1}appCatalogs/teamsApps"), "value": [teams_app_json(&no_bot, &no_bot_mid, "Quiet")]})
     );
-    let r = s.get(&reader, &format!("{APPS}?$filter=id+eq+'{no_bot}'")).await;
+    let r = s.graph(&reader).list_teams_apps(&format!("$filter=id+eq+'{no_bot}'")).await;
     assert_eq!(ids_of(&r.body), vec![no_bot.clone()]);
-    let r = s.get(&reader, &format!("{APPS}?$filter=externalId eq '{with_bot_mid}'")).await;
+    let r =
+        s.graph(&reader).list_teams_apps(&format!("$filter=externalId eq '{with_bot_mid}'")).await;
     assert_eq!(
         r.body,
         json!({"@odata.context": format!("{V1}appCatalogs/teamsApps"), "value": [teams_app_json(&with_bot, &with_bot_mid, "Hello")]})
@@ -1230,11 +1184,7 @@ async fn list_filters_and_expansions() {
     assert_eq!(r.body["value"], json!([]));
 
     // appDefinitions/any(a:a/bot ne null) with $expand=appDefinitions($expand=bot).
-    let r = s
-        .get(
-            &reader,
-            &format!("{APPS}?$expand=appDefinitions($expand=bot)&$filter=appDefinitions/any(a:a/bot ne null) and distributionMethod eq 'organization'"),
-        )
+    let r = s.graph(&reader).list_teams_apps("$expand=appDefinitions($expand=bot)&$filter=appDefinitions/any(a:a/bot ne null) and distributionMethod eq 'organization'")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let mut def = v1_definition(&with_bot, "1.0.0", "published", MEGAN);
@@ -1247,18 +1197,18 @@ async fn list_filters_and_expansions() {
     );
     // Without the bot filter, definitions without a bot have no bot key (spec 1.4).
     let r = s
-        .get(
-            &reader,
-            &format!("{APPS}?$expand=appDefinitions($expand=bot)&$filter=id eq '{no_bot}'"),
-        )
+        .graph(&reader)
+        .list_teams_apps(&format!("$expand=appDefinitions($expand=bot)&$filter=id eq '{no_bot}'"))
         .await;
     let mut quiet = v1_definition(&no_bot, "1.0.0", "published", MEGAN);
     quiet["displayName"] = json!("Quiet");
     assert_eq!(norm(&r.body["value"][0]["appDefinitions"]), json!([quiet.clone()]));
 
     // id eq with $expand=appDefinitions.
-    let r =
-        s.get(&reader, &format!("{APPS}?$filter=id eq '{no_bot}'&$expand=appDefinitions")).await;
+    let r = s
+        .graph(&reader)
+        .list_teams_apps(&format!("$filter=id eq '{no_bot}'&$expand=appDefinitions"))
+        .await;
     let mut app = teams_app_json(&no_bot, &no_bot_mid, "Quiet");
     app["appDefinitions"] = json!([quiet]);
     assert_eq!(
@@ -1268,12 +1218,10 @@ async fn list_filters_and_expansions() {
 
     // $expand=appDefinitions($select=id,authorization): how a client learns the RSC set.
     let r = s
-        .get(
-            &reader,
-            &format!(
-                "{APPS}?$filter=id+eq+'{rsc}'&$expand=appDefinitions($select=id,authorization)"
-            ),
-        )
+        .graph(&reader)
+        .list_teams_apps(&format!(
+            "$filter=id+eq+'{rsc}'&$expand=appDefinitions($select=id,authorization)"
+        ))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let mut app = teams_app_json(&rsc, &rsc_mid, "Rsc");
@@ -1301,7 +1249,10 @@ async fn list_filters_and_expansions() {
     assert_eq!(got, app);
 
     // $select on the apps.
-    let r = s.get(&reader, &format!("{APPS}?$select=id,externalId&$filter=id eq '{rsc}'")).await;
+    let r = s
+        .graph(&reader)
+        .list_teams_apps(&format!("$select=id,externalId&$filter=id eq '{rsc}'"))
+        .await;
     assert_eq!(
         r.body,
         json!({"@odata.context": format!("{V1}appCatalogs/teamsApps(id,externalId)"), "value": [{"id": rsc, "externalId": rsc_mid}]})
@@ -1309,7 +1260,7 @@ async fn list_filters_and_expansions() {
 
     // Sideloaded apps are not part of the catalog list (spec 3.1 default).
     assert!(!ids.contains(&SIDELOADED_APP.to_string()), "sideloaded app listed: {ids:?}");
-    let r = s.get(&reader, &format!("{APPS}?$filter=distributionMethod eq 'sideloaded'")).await;
+    let r = s.graph(&reader).list_teams_apps("$filter=distributionMethod eq 'sideloaded'").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["value"], json!([]), "{}", r.body);
 }
@@ -1340,7 +1291,7 @@ async fn list_filter_operators_paging_count_and_case_insensitive_paths() {
             both.clone(),
         ),
     ] {
-        let r = s.get(&admin, &format!("{APPS}?$filter={filter}")).await;
+        let r = s.graph(&admin).list_teams_apps(&format!("$filter={filter}")).await;
         assert_eq!(r.status, 200, "{filter}: {}", r.body);
         assert_eq!(ids_of(&r.body), expected, "{filter}");
     }
@@ -1352,10 +1303,10 @@ async fn list_filter_operators_paging_count_and_case_insensitive_paths() {
 
     // $count and $top with a nextLink (spec 9).
     let org = "$filter=distributionMethod eq 'organization'";
-    let r = s.get(&admin, &format!("{APPS}?{org}&$count=true")).await;
+    let r = s.graph(&admin).list_teams_apps(&format!("{org}&$count=true")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["@odata.count"], 2, "{}", r.body);
-    let first = s.get(&admin, &format!("{APPS}?{org}&$top=1")).await;
+    let first = s.graph(&admin).list_teams_apps(&format!("{org}&$top=1")).await;
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.body["value"].as_array().unwrap().len(), 1, "{}", first.body);
     let next = str_of(&first.body, "@odata.nextLink").to_string();
@@ -1411,7 +1362,7 @@ async fn get_app_and_definitions_by_id() {
     let other = publish_id(&s, &admin, "", &manifest(&new_manifest_id(), "1.0.0")).await;
     s.update(&admin, &id, &manifest(&mid, "1.1.0")).await;
 
-    let r = s.get(&reader, &format!("{APPS}/{id}")).await;
+    let r = s.graph(&reader).get_teams_app(&id, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_graph_headers(&r, None);
     assert_eq!(
@@ -1421,13 +1372,13 @@ async fn get_app_and_definitions_by_id() {
             teams_app_json(&id, &mid, "Hello")
         )
     );
-    let r = s.get(&reader, &format!("{APPS}/{}", new_manifest_id())).await;
+    let r = s.graph(&reader).get_teams_app(&new_manifest_id(), "").await;
     r.assert_error(404, "NotFound");
     assert_graph_headers(&r, None);
     // The manifest id is not the catalog id.
-    s.get(&reader, &format!("{APPS}/{mid}")).await.assert_error(404, "NotFound");
+    s.graph(&reader).get_teams_app(&mid, "").await.assert_error(404, "NotFound");
 
-    let r = s.get(&reader, &format!("{APPS}/{id}/appDefinitions")).await;
+    let r = s.graph(&reader).list_app_definitions(&id, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.body["@odata.context"],
@@ -1443,12 +1394,13 @@ async fn get_app_and_definitions_by_id() {
             v1_definition(&id, "1.1.0", "published", MEGAN)
         ])
     );
-    s.get(&reader, &format!("{APPS}/{}/appDefinitions", new_manifest_id()))
+    s.graph(&reader)
+        .list_app_definitions(&new_manifest_id(), "")
         .await
         .assert_error(404, "NotFound");
 
     let one = def_id(&id, "1.1.0", "Published");
-    let r = s.get(&reader, &format!("{APPS}/{id}/appDefinitions/{one}")).await;
+    let r = s.graph(&reader).get_app_definition(&id, &one, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         norm(&r.body),
@@ -1458,11 +1410,10 @@ async fn get_app_and_definitions_by_id() {
         )
     );
     // Unpadded base64 names the same definition (spec 10).
-    let r2 =
-        s.get(&reader, &format!("{APPS}/{id}/appDefinitions/{}", one.trim_end_matches('='))).await;
+    let r2 = s.graph(&reader).get_app_definition(&id, &one.trim_end_matches('='), "").await;
     assert_eq!(r2.status, 200, "{}", r2.body);
     // $select on a definition.
-    let r = s.get(&reader, &format!("{APPS}/{id}/appDefinitions/{one}?$select=id,version")).await;
+    let r = s.graph(&reader).get_app_definition(&id, &one, "$select=id,version").await;
     assert_eq!(
         norm(&r.body),
         json!({
@@ -1478,7 +1429,7 @@ async fn get_app_and_definitions_by_id() {
         def_id(&other, "1.0.0", "Published"),
         b64(&format!("{id}##1.1.0##Nonsense")),
     ] {
-        let r = s.get(&reader, &format!("{APPS}/{id}/appDefinitions/{bad}")).await;
+        let r = s.graph(&reader).get_app_definition(&id, &bad, "").await;
         r.assert_error(404, "NotFound");
     }
 }
@@ -1502,7 +1453,7 @@ async fn v1_and_beta_definitions_carry_their_own_property_sets() {
         {"permissionValue": "ChannelMessage.Read.Group", "permissionType": "application"}
     ]}});
 
-    let v1 = s.get(&admin, &format!("{APPS}/{id}/appDefinitions/{def}")).await;
+    let v1 = s.graph(&admin).get_app_definition(&id, &def, "").await;
     assert_eq!(v1.status, 200, "{}", v1.body);
     let mut keys: Vec<&str> = v1.body.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
@@ -1530,8 +1481,7 @@ async fn v1_and_beta_definitions_carry_their_own_property_sets() {
         with_context(format!("{V1}appCatalogs/teamsApps('{id}')/appDefinitions/$entity"), expected)
     );
 
-    let beta =
-        s.get(&admin, &format!("/beta/appCatalogs/teamsApps/{id}/appDefinitions/{def}")).await;
+    let beta = s.beta(&admin).get_app_definition(&id, &def, "").await;
     assert_eq!(beta.status, 200, "{}", beta.body);
     assert_graph_headers(&beta, None);
     assert!(beta.body.get("shortDescription").is_none(), "{}", beta.body);
@@ -1557,26 +1507,17 @@ async fn v1_and_beta_definitions_carry_their_own_property_sets() {
     );
     // The v1.0 list with the documented RSC query shows the same set.
     let r = s
-        .get(
-            &admin,
-            &format!(
-                "{APPS}?$filter=id eq '{id}'&$expand=appDefinitions($select=id,authorization)"
-            ),
-        )
+        .graph(&admin)
+        .list_teams_apps(&format!(
+            "$filter=id eq '{id}'&$expand=appDefinitions($select=id,authorization)"
+        ))
         .await;
     assert_eq!(r.body["value"][0]["appDefinitions"][0]["authorization"], authorization);
     // A personal-only app (no capabilities) says so in beta.
     let quiet =
         publish_id(&s, &admin, "", &without_bot(manifest(&new_manifest_id(), "1.0.0"))).await;
-    let r = s
-        .get(
-            &admin,
-            &format!(
-                "/beta/appCatalogs/teamsApps/{quiet}/appDefinitions/{}",
-                def_id(&quiet, "1.0.0", "Published")
-            ),
-        )
-        .await;
+    let r =
+        s.beta(&admin).get_app_definition(&quiet, &def_id(&quiet, "1.0.0", "Published"), "").await;
     assert_eq!(r.body["allowedInstallationScopes"], "personal", "{}", r.body);
     assert_eq!(r.body["azureADAppId"], Value::Null);
     assert_eq!(r.body["requiredResourceSpecificApplicationPermissions"], json!([]));
@@ -1593,13 +1534,7 @@ async fn non_admins_see_published_definitions_and_their_own_submissions_only() {
     let pub_mid = new_manifest_id();
     let published = publish_id(&s, &admin, "", &manifest(&pub_mid, "1.0.0")).await;
     // Adele submits an update to the published app and a new app.
-    let r = s
-        .post_zip(
-            &adele,
-            &format!("{APPS}/{published}/appDefinitions?requiresReview=true"),
-            package(&manifest(&pub_mid, "1.1.0")),
-        )
-        .await;
+    let r = s.graph(&adele).update_teams_app(&published, &manifest(&pub_mid, "1.1.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let sub_mid = new_manifest_id();
     let submitted =
@@ -1636,12 +1571,10 @@ async fn non_admins_see_published_definitions_and_their_own_submissions_only() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(ids_of(&r.body), vec![published.clone()]);
     assert_eq!(defs_of(&r.body, &published), vec![v1_0.clone()]);
-    s.get(&lee, &format!("{APPS}/{submitted}")).await.assert_error(404, "NotFound");
-    s.get(&lee, &format!("{APPS}/{submitted}/appDefinitions")).await.assert_error(404, "NotFound");
-    s.get(&lee, &format!("{APPS}/{published}/appDefinitions/{v1_1}"))
-        .await
-        .assert_error(404, "NotFound");
-    let r = s.get(&lee, &format!("{APPS}/{published}/appDefinitions")).await;
+    s.graph(&lee).get_teams_app(&submitted, "").await.assert_error(404, "NotFound");
+    s.graph(&lee).list_app_definitions(&submitted, "").await.assert_error(404, "NotFound");
+    s.graph(&lee).get_app_definition(&published, &v1_1, "").await.assert_error(404, "NotFound");
+    let r = s.graph(&lee).list_app_definitions(&published, "").await;
     assert_eq!(ids_of(&r.body), vec![v1_0.clone()]);
     // Filters do not reveal what Lee cannot see.
     for filter in [
@@ -1650,11 +1583,11 @@ async fn non_admins_see_published_definitions_and_their_own_submissions_only() {
         format!("id eq '{submitted}'"),
         format!("externalId eq '{sub_mid}'"),
     ] {
-        let r = s.get(&lee, &format!("{APPS}?$filter={filter}")).await;
+        let r = s.graph(&lee).list_teams_apps(&format!("$filter={filter}")).await;
         assert_eq!(r.status, 200, "{filter}: {}", r.body);
         assert_eq!(r.body["value"], json!([]), "{filter}");
     }
-    let r = s.get(&lee, &format!("{APPS}/{published}?$expand=appDefinitions")).await;
+    let r = s.graph(&lee).get_teams_app(&published, "$expand=appDefinitions").await;
     assert_eq!(r.body["appDefinitions"].as_array().unwrap().len(), 1, "{}", r.body);
 
     // Adele: published plus her own submissions.
@@ -1664,10 +1597,7 @@ async fn non_admins_see_published_definitions_and_their_own_submissions_only() {
     assert_eq!(ids_of(&r.body), expected_apps);
     assert_eq!(defs_of(&r.body, &published), both);
     assert_eq!(defs_of(&r.body, &submitted), vec![sub_def.clone()]);
-    assert_eq!(
-        s.get(&adele, &format!("{APPS}/{published}/appDefinitions/{v1_1}")).await.status,
-        200
-    );
+    assert_eq!(s.graph(&adele).get_app_definition(&published, &v1_1, "").await.status, 200);
 
     // Megan (admin): everything.
     let r = s.get(&admin, &list).await;
@@ -1676,10 +1606,8 @@ async fn non_admins_see_published_definitions_and_their_own_submissions_only() {
     assert_eq!(defs_of(&r.body, &submitted), vec![sub_def]);
     // The filter on state works for admins (spec 9).
     let r = s
-        .get(
-            &admin,
-            &format!("{APPS}?$filter=appDefinitions/any(a:a/publishingState eq 'submitted')"),
-        )
+        .graph(&admin)
+        .list_teams_apps("$filter=appDefinitions/any(a:a/publishingState eq 'submitted')")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(ids_of(&r.body), expected_apps);
@@ -1718,16 +1646,16 @@ async fn admin_deletes_an_app_and_its_installations() {
     assert!(r.body.is_null());
     assert_graph_headers(&r, Some("del-1"));
 
-    s.get(&admin, &format!("{APPS}/{id}")).await.assert_error(404, "NotFound");
-    s.get(&admin, &format!("{APPS}/{id}/appDefinitions")).await.assert_error(404, "NotFound");
-    let r = s.get(&admin, &format!("{APPS}?$filter=externalId eq '{mid}'")).await;
+    s.graph(&admin).get_teams_app(&id, "").await.assert_error(404, "NotFound");
+    s.graph(&admin).list_app_definitions(&id, "").await.assert_error(404, "NotFound");
+    let r = s.graph(&admin).list_teams_apps(&format!("$filter=externalId eq '{mid}'")).await;
     assert_eq!(r.body["value"], json!([]));
     // Its installation went with it; the other app's stayed.
     let r = s.get(&rollout, &installs).await;
     assert_eq!(ids_of(&r.body), vec![installed[1].clone()]);
     s.get(&rollout, &format!("{installs}/{}", installed[0])).await.assert_error(404, "NotFound");
     // Deleting again: 404. The manifest id can be published again.
-    s.delete(&admin, &format!("{APPS}/{id}")).await.assert_error(404, "NotFound");
+    s.graph(&admin).delete_teams_app(&id).await.assert_error(404, "NotFound");
     let again = publish_with(&s, &admin, "", &manifest(&mid, "1.0.0")).await;
     assert_eq!(again.status, 201, "{}", again.body);
 }
@@ -1758,7 +1686,7 @@ async fn deleting_an_app_needs_readwrite_and_an_admin() {
     let own =
         publish_id(&s, &adele, "?requiresReview=true", &manifest(&new_manifest_id(), "1.0.0"))
             .await;
-    s.delete(&adele, &format!("{APPS}/{own}")).await.assert_error(403, "Forbidden");
+    s.graph(&adele).delete_teams_app(&own).await.assert_error(403, "Forbidden");
     // AppCatalog.ReadWrite.All without an admin role.
     let adele_rw = s.user_token(ROLLOUT, "adele@contoso.example", "adele-pw").await;
     s.delete(&adele_rw, &path).await.assert_error(403, "Forbidden");
@@ -1767,9 +1695,9 @@ async fn deleting_an_app_needs_readwrite_and_an_admin() {
     assert_exact_error(&r, 403, "AccessDenied", "User not authorized");
     // Nothing was deleted.
     assert_eq!(s.get(&admin, &path).await.status, 200);
-    assert_eq!(s.get(&admin, &format!("{APPS}/{own}")).await.status, 200);
+    assert_eq!(s.graph(&admin).get_teams_app(&own, "").await.status, 200);
     // Unknown app.
-    s.delete(&admin, &format!("{APPS}/{}", new_manifest_id())).await.assert_error(404, "NotFound");
+    s.graph(&admin).delete_teams_app(&new_manifest_id()).await.assert_error(404, "NotFound");
 }
 
 #[tokio::test]
@@ -1783,13 +1711,7 @@ async fn cancelling_a_submission() {
     let submit = |version: &'static str| {
         let (s, adele, id, mid) = (&s, &adele, &id, &mid);
         async move {
-            let r = s
-                .post_zip(
-                    adele,
-                    &format!("{APPS}/{id}/appDefinitions?requiresReview=true"),
-                    package(&manifest(mid, version)),
-                )
-                .await;
+            let r = s.graph(adele).update_teams_app(&id, &manifest(mid, version), true).await;
             assert_eq!(r.status, 201, "{}", r.body);
             format!("{APPS}/{id}/appDefinitions/{}", def_id(id, version, "Submitted"))
         }
@@ -1807,7 +1729,7 @@ async fn cancelling_a_submission() {
     assert_graph_headers(&r, None);
     s.get(&admin, &first).await.assert_error(404, "NotFound");
     s.delete(&adele, &first).await.assert_error(404, "NotFound");
-    let defs = s.get(&admin, &format!("{APPS}/{id}/appDefinitions")).await;
+    let defs = s.graph(&admin).list_app_definitions(&id, "").await;
     assert_eq!(ids_of(&defs.body), vec![def_id(&id, "1.0.0", "Published")]);
 
     // An admin can cancel anyone's submission; the version may then be submitted again.
@@ -1830,7 +1752,8 @@ async fn cancelling_a_submission() {
         "Missing scope permissions on the request. API requires one of 'AppCatalog.Submit, AppCatalog.ReadWrite.All, Directory.ReadWrite.All'. Scopes on the request 'User.Read'",
     );
     // Unknown definition.
-    s.delete(&admin, &format!("{APPS}/{id}/appDefinitions/{}", def_id(&id, "7.0.0", "Submitted")))
+    s.graph(&admin)
+        .delete_app_definition(&id, &def_id(&id, "7.0.0", "Submitted"))
         .await
         .assert_error(404, "NotFound");
 }
@@ -1850,7 +1773,7 @@ async fn get_the_bot_of_a_definition() {
         admin.clone(),
     ];
     for token in &readers {
-        let r = s.get(token, &format!("{APPS}/{id}/appDefinitions/{def}/bot")).await;
+        let r = s.graph(token).get_teamwork_bot(&id, &def).await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_graph_headers(&r, None);
         assert_eq!(
@@ -1865,8 +1788,7 @@ async fn get_the_bot_of_a_definition() {
     let r = s.get(&admin, &format!("{APPS}/{id}/appDefinitions/{def}/bot?$select=id")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["id"], BOT);
-    let r =
-        s.get(&admin, &format!("/beta/appCatalogs/teamsApps/{id}/appDefinitions/{def}/bot")).await;
+    let r = s.beta(&admin).get_teamwork_bot(&id, &def).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["@odata.type"], "#microsoft.graph.teamworkBot");
     assert_eq!(r.body["id"], BOT);
@@ -1874,25 +1796,17 @@ async fn get_the_bot_of_a_definition() {
     // No bot, unknown definition, unknown app: 404.
     let quiet =
         publish_id(&s, &admin, "", &without_bot(manifest(&new_manifest_id(), "1.0.0"))).await;
-    let r = s
-        .get(
-            &admin,
-            &format!("{APPS}/{quiet}/appDefinitions/{}/bot", def_id(&quiet, "1.0.0", "Published")),
-        )
-        .await;
+    let r = s.graph(&admin).get_teamwork_bot(&quiet, &def_id(&quiet, "1.0.0", "Published")).await;
     r.assert_error(404, "NotFound");
     assert_graph_headers(&r, None);
-    s.get(&admin, &format!("{APPS}/{id}/appDefinitions/{}/bot", def_id(&id, "2.0.0", "Published")))
+    s.graph(&admin)
+        .get_teamwork_bot(&id, &def_id(&id, "2.0.0", "Published"))
         .await
         .assert_error(404, "NotFound");
-    s.get(&admin, &format!("{APPS}/{}/appDefinitions/{def}/bot", new_manifest_id()))
-        .await
-        .assert_error(404, "NotFound");
+    s.graph(&admin).get_teamwork_bot(&new_manifest_id(), &def).await.assert_error(404, "NotFound");
     // Without a catalog permission.
     let noperm = s.user_token(NOPERM, "adele@contoso.example", "adele-pw").await;
-    s.get(&noperm, &format!("{APPS}/{id}/appDefinitions/{def}/bot"))
-        .await
-        .assert_error(403, "Forbidden");
+    s.graph(&noperm).get_teamwork_bot(&id, &def).await.assert_error(403, "Forbidden");
 }
 
 // ---- headers ----------------------------------------------------------------------------------
@@ -1964,26 +1878,14 @@ async fn submit_scope_cancels_only_own_submissions_even_for_an_admin() {
     let megan_submit = s.user_token(PLAIN, "megan@contoso.example", "megan-pw").await;
     let mid = new_manifest_id();
     let id = publish_id(&s, &admin, "", &manifest(&mid, "1.0.0")).await;
-    let r = s
-        .post_zip(
-            &adele,
-            &format!("{APPS}/{id}/appDefinitions?requiresReview=true"),
-            package(&manifest(&mid, "1.1.0")),
-        )
-        .await;
+    let r = s.graph(&adele).update_teams_app(&id, &manifest(&mid, "1.1.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let path = format!("{APPS}/{id}/appDefinitions/{}", def_id(&id, "1.1.0", "Submitted"));
     let r = s.delete(&megan_submit, &path).await;
     r.assert_error(403, "Forbidden");
     assert_eq!(s.get(&admin, &path).await.status, 200, "the submission was cancelled");
     // Her own submission she may cancel with Submit.
-    let r = s
-        .post_zip(
-            &megan_submit,
-            &format!("{APPS}/{id}/appDefinitions?requiresReview=true"),
-            package(&manifest(&mid, "1.2.0")),
-        )
-        .await;
+    let r = s.graph(&megan_submit).update_teams_app(&id, &manifest(&mid, "1.2.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let own = format!("{APPS}/{id}/appDefinitions/{}", def_id(&id, "1.2.0", "Submitted"));
     assert_eq!(s.delete(&megan_submit, &own).await.status, 204);
@@ -1999,18 +1901,13 @@ async fn cancelling_the_only_submission_of_a_new_app_frees_its_manifest_id() {
     let mid = new_manifest_id();
     let before = catalog_snapshot(&s, &admin).await;
     let id = publish_id(&s, &adele, "?requiresReview=true", &manifest(&mid, "1.0.0")).await;
-    let r = s
-        .delete(
-            &adele,
-            &format!("{APPS}/{id}/appDefinitions/{}", def_id(&id, "1.0.0", "Submitted")),
-        )
-        .await;
+    let r = s.graph(&adele).delete_app_definition(&id, &def_id(&id, "1.0.0", "Submitted")).await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(catalog_snapshot(&s, &admin).await, before);
     // The same package can be submitted again.
     let again = publish_with(&s, &adele, "?requiresReview=true", &manifest(&mid, "1.0.0")).await;
     assert_eq!(again.status, 201, "resubmitting after a cancel: {}", again.body);
-    let r = s.get(&admin, &format!("{APPS}?$filter=externalId eq '{mid}'")).await;
+    let r = s.graph(&admin).list_teams_apps(&format!("$filter=externalId eq '{mid}'")).await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 1, "{}", r.body);
 }
 
@@ -2043,7 +1940,7 @@ async fn deleting_an_app_removes_its_chat_and_team_installations() {
         assert!(r.status == 200 || r.status == 201, "{base}: {}", r.body);
         assert_eq!(s.get(&rollout, &format!("{base}/{inst}")).await.status, 200, "{base}");
     }
-    assert_eq!(s.delete(&admin, &format!("{APPS}/{id}")).await.status, 204);
+    assert_eq!(s.graph(&admin).delete_teams_app(&id).await.status, 204);
     for (base, inst) in &scopes {
         s.get(&rollout, &format!("{base}/{inst}")).await.assert_error(404, "NotFound");
         let list = s.get(&rollout, base).await;
@@ -2062,14 +1959,10 @@ async fn permission_checks_come_before_lookups_and_bodies() {
     let app_only = s.app_token(ROLLOUT).await;
     let unknown = new_manifest_id();
     let unknown_def = def_id(&unknown, "1.0.0", "Submitted");
-    s.get(&noperm, &format!("{APPS}/{unknown}")).await.assert_error(403, "Forbidden");
-    s.get(&noperm, &format!("{APPS}/{unknown}/appDefinitions"))
-        .await
-        .assert_error(403, "Forbidden");
-    s.get(&noperm, &format!("{APPS}/{unknown}/appDefinitions/{unknown_def}/bot"))
-        .await
-        .assert_error(403, "Forbidden");
-    s.delete(&adele, &format!("{APPS}/{unknown}")).await.assert_error(403, "Forbidden");
+    s.graph(&noperm).get_teams_app(&unknown, "").await.assert_error(403, "Forbidden");
+    s.graph(&noperm).list_app_definitions(&unknown, "").await.assert_error(403, "Forbidden");
+    s.graph(&noperm).get_teamwork_bot(&unknown, &unknown_def).await.assert_error(403, "Forbidden");
+    s.graph(&adele).delete_teams_app(&unknown).await.assert_error(403, "Forbidden");
     let r = patch_json(
         &s,
         &adele,
@@ -2087,8 +1980,8 @@ async fn permission_checks_come_before_lookups_and_bodies() {
     let r = s.post_zip(&app_only, &format!("{APPS}/{unknown}/appDefinitions"), Vec::new()).await;
     assert_exact_error(&r, 403, "AccessDenied", "User not authorized");
     // The admin gets the 404s.
-    s.get(&admin, &format!("{APPS}/{unknown}")).await.assert_error(404, "NotFound");
-    s.delete(&admin, &format!("{APPS}/{unknown}")).await.assert_error(404, "NotFound");
+    s.graph(&admin).get_teams_app(&unknown, "").await.assert_error(404, "NotFound");
+    s.graph(&admin).delete_teams_app(&unknown).await.assert_error(404, "NotFound");
     let r = patch_json(
         &s,
         &admin,

@@ -307,10 +307,7 @@ impl Ctx {
 
     /// The newest definition's id and etag.
     async fn definition(&self, app: &str) -> (String, String) {
-        let r = self
-            .s
-            .get(&self.admin, &format!("/v1.0/appCatalogs/teamsApps/{app}/appDefinitions"))
-            .await;
+        let r = self.s.graph(&self.admin).list_app_definitions(&app, "").await;
         assert_eq!(r.status, 200, "{}", r.body);
         let defs = r.body["value"].as_array().unwrap();
         let last = defs.last().unwrap_or_else(|| panic!("no definitions: {}", r.body));
@@ -1205,9 +1202,7 @@ async fn verify(ex: &Example, c: &Ctx, p: &Plan, r: &Resp) -> Vec<String> {
                 format!("id must be a new GUID: {id}"),
             );
             let state = if ex.name.ends_with("requiresReview") { "submitted" } else { "published" };
-            let d =
-                c.s.get(&c.admin, &format!("/v1.0/appCatalogs/teamsApps/{id}/appDefinitions"))
-                    .await;
+            let d = c.s.graph(&c.admin).list_app_definitions(&id, "").await;
             expect(
                 d.body["value"][0]["publishingState"] == state,
                 format!("definition should be {state}: {}", d.body),

@@ -27,7 +27,7 @@ async fn control(s: &Server, method: Method, path: &str, key: Option<&str>) -> (
 /// every user, chat and team of the fixture, with their definitions.
 async fn full_state(s: &Server, admin: &str) -> Value {
     let mut out = serde_json::Map::new();
-    let apps = s.get(admin, "/v1.0/appCatalogs/teamsApps?$expand=appDefinitions").await;
+    let apps = s.graph(admin).list_teams_apps("$expand=appDefinitions").await;
     assert_eq!(apps.status, 200, "{}", apps.body);
     out.insert("catalog".into(), apps.body["value"].clone());
     let rollout = s.app_token(ROLLOUT).await;
@@ -132,7 +132,7 @@ async fn reset_and_restore_are_exact() {
         change_everything(&s, &admin).await;
     }
     // Tokens issued before still work (signing keys are not part of the state).
-    assert_eq!(s.get(&admin, "/v1.0/appCatalogs/teamsApps").await.status, 200);
+    assert_eq!(s.graph(&admin).list_teams_apps("").await.status, 200);
 
     // Unknown and invalid snapshot names.
     let (st, body) =
@@ -148,8 +148,8 @@ async fn the_request_log_says_who_called_what_and_what_was_answered() {
     let s = Server::start_args(&["--admin-key", KEY]).await;
     let reader = s.app_token(READER).await;
     let megan = s.user_token(PLAIN, "megan@contoso.example", "megan-pw").await;
-    assert_eq!(s.get(&reader, "/v1.0/appCatalogs/teamsApps?$top=1").await.status, 200);
-    let r = s.get(&megan, &format!("/v1.0/users/{ADELE}/teamwork/installedApps")).await;
+    assert_eq!(s.graph(&reader).list_teams_apps("$top=1").await.status, 200);
+    let r = s.graph(&megan).list_user_installed_apps(ADELE, "").await;
     assert_eq!(r.status, 403);
     s.send(Method::GET, None, "/beta/appCatalogs/teamsApps", None, &[]).await;
     let (st, log) = control(&s, Method::GET, "/_teamsapps/requests", Some(KEY)).await;

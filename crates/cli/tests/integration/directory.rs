@@ -52,7 +52,7 @@ async fn users_are_listed_paged_selected_and_filtered() {
         assert!(r.body.get("@odata.nextLink").is_none());
     }
 
-    let r = s.get(&app, "/v1.0/users?$select=id,userPrincipalName,accountEnabled,userType").await;
+    let r = s.graph(&app).list_users("$select=id,userPrincipalName,accountEnabled,userType").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body["@odata.context"]
         .as_str()
@@ -69,14 +69,15 @@ async fn users_are_listed_paged_selected_and_filtered() {
     let upns: Vec<&str> = all.iter().map(|u| u["userPrincipalName"].as_str().unwrap()).collect();
     assert_eq!(upns, ["adele@contoso.example", "lee@contoso.example", "megan@contoso.example"]);
 
-    let r = s.get(&app, "/v1.0/users?$top=1000").await;
+    let r = s.graph(&app).list_users("$top=1000").await;
     let msg = r.assert_error(400, "Request_BadRequest");
     assert_eq!(msg, "Invalid page size specified: '1000'. Must be between 1 and 999 inclusive.");
 
-    let r = s.get(&app, "/v1.0/users?$filter=userPrincipalName%20eq%20'lee@contoso.example'").await;
+    let r =
+        s.graph(&app).list_users("$filter=userPrincipalName%20eq%20'lee@contoso.example'").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(ids(&r.body, "id"), [LEE]);
-    let r = s.get(&app, "/v1.0/users?$filter=startswith(displayName,'M')").await;
+    let r = s.graph(&app).list_users("$filter=startswith(displayName,'M')").await;
     assert_eq!(ids(&r.body, "id"), [MEGAN]);
 
     // `ne` is an advanced query: refused without ConsistencyLevel and $count, answered with both.
@@ -96,7 +97,7 @@ async fn users_are_listed_paged_selected_and_filtered() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["@odata.count"], 3);
     // $count=true without the header is ignored, as Graph does.
-    let r = s.get(&app, "/v1.0/users?$count=true").await;
+    let r = s.graph(&app).list_users("$count=true").await;
     assert_eq!(r.status, 200);
     assert!(r.body.get("@odata.count").is_none(), "{}", r.body);
 }
@@ -129,24 +130,24 @@ async fn one_user_me_and_the_count() {
     assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
 
     // /me needs a signed-in user.
-    let r = s.get(&app, "/v1.0/me").await;
+    let r = s.graph(&app).get_me("").await;
     r.assert_error(400, "BadRequest");
     // User.Read reads the signed-in user only.
     let lee = s.user_token(NOPERM, "lee@contoso.example", "lee-pw").await;
-    let r = s.get(&lee, "/v1.0/me").await;
+    let r = s.graph(&lee).get_me("").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["id"], LEE);
-    let r = s.get(&lee, &format!("/v1.0/users/{LEE}")).await;
+    let r = s.graph(&lee).get_user(LEE, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = s.get(&lee, &format!("/v1.0/users/{MEGAN}")).await;
+    let r = s.graph(&lee).get_user(MEGAN, "").await;
     r.assert_error(403, "Authorization_RequestDenied");
-    let r = s.get(&lee, "/v1.0/users").await;
+    let r = s.graph(&lee).list_users("").await;
     let msg = r.assert_error(403, "Authorization_RequestDenied");
     assert_eq!(msg, "Insufficient privileges to complete the operation.");
 
     // User.ReadBasic.All: the basic profile, accountEnabled and userType null.
     let adele = s.user_token(DIRECTORY, "adele@contoso.example", "adele-pw").await;
-    let r = s.get(&adele, "/v1.0/users?$select=id,accountEnabled").await;
+    let r = s.graph(&adele).list_users("$select=id,accountEnabled").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["value"][0]["accountEnabled"], Value::Null);
 }
@@ -180,14 +181,14 @@ async fn directory_reads_refuse_tokens_without_their_permissions() {
 async fn teams_joined_teams_and_groups() {
     let s = Server::start().await;
     let app = s.app_token(DIRECTORY).await;
-    let r = s.get(&app, "/v1.0/teams").await;
+    let r = s.graph(&app).list_teams("").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let team = r.body["value"][0].as_object().unwrap();
     assert_eq!(team.keys().collect::<Vec<_>>(), ["id", "displayName", "description"]);
     assert_eq!(team["id"], TEAM);
     assert_eq!(team["displayName"], "Sales");
 
-    let r = s.get(&app, &format!("/v1.0/teams/{TEAM}")).await;
+    let r = s.graph(&app).get_team(TEAM, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["displayName"], "Sales");
     assert_eq!(r.body["tenantId"], TENANT);
@@ -198,16 +199,17 @@ async fn teams_joined_teams_and_groups() {
         "No team found with Group Id 00000000-0000-4000-8000-000000000999"
     );
 
-    let r = s.get(&app, &format!("/v1.0/users/{ADELE}/joinedTeams")).await;
+    let r = s.graph(&app).list_user_joined_teams(ADELE, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(ids(&r.body, "id"), [TEAM]);
-    let r = s.get(&app, &format!("/v1.0/users/{LEE}/joinedTeams")).await;
+    let r = s.graph(&app).list_user_joined_teams(LEE, "").await;
     assert_eq!(r.body["value"], serde_json::json!([]));
-    let r = s.get(&app, "/v1.0/me/joinedTeams").await;
+    let r = s.graph(&app).list_my_joined_teams("").await;
     r.assert_error(400, "BadRequest");
 
     let r = s
-        .get(&app, "/v1.0/groups?$filter=resourceProvisioningOptions/Any(x:x%20eq%20'Team')")
+        .graph(&app)
+        .list_groups("$filter=resourceProvisioningOptions/Any(x:x%20eq%20'Team')")
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(ids(&r.body, "id"), [TEAM]);
@@ -215,14 +217,14 @@ async fn teams_joined_teams_and_groups() {
 
     // Delegated: only the signed-in user's teams; a team of others is refused.
     let lee = s.user_token(DIRECTORY, "lee@contoso.example", "lee-pw").await;
-    let r = s.get(&lee, "/v1.0/me/joinedTeams").await;
+    let r = s.graph(&lee).list_my_joined_teams("").await;
     assert_eq!(r.body["value"], serde_json::json!([]), "{}", r.body);
-    let r = s.get(&lee, &format!("/v1.0/users/{ADELE}/joinedTeams")).await;
+    let r = s.graph(&lee).list_user_joined_teams(ADELE, "").await;
     r.assert_error(403, "Forbidden");
-    let r = s.get(&lee, &format!("/v1.0/teams/{TEAM}")).await;
+    let r = s.graph(&lee).get_team(TEAM, "").await;
     r.assert_error(403, "Forbidden");
     let adele = s.user_token(DIRECTORY, "adele@contoso.example", "adele-pw").await;
-    let r = s.get(&adele, &format!("/v1.0/teams/{TEAM}")).await;
+    let r = s.graph(&adele).get_team(TEAM, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -230,26 +232,25 @@ async fn teams_joined_teams_and_groups() {
 async fn chats_of_a_user_me_and_one_chat() {
     let s = Server::start().await;
     let app = s.app_token(DIRECTORY).await;
-    let r = s.get(&app, &format!("/v1.0/users/{MEGAN}/chats")).await;
+    let r = s.graph(&app).list_user_chats(MEGAN, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let mut got = ids(&r.body, "id");
     got.sort();
     let mut want = vec![CHAT.to_string(), MEETING_CHAT.to_string()];
     want.sort();
     assert_eq!(got, want);
-    let r =
-        s.get(&app, &format!("/v1.0/users/{ADELE}/chats?$filter=chatType%20eq%20'group'")).await;
+    let r = s.graph(&app).list_user_chats(ADELE, "$filter=chatType%20eq%20'group'").await;
     assert_eq!(ids(&r.body, "id"), [CHAT]);
     assert_eq!(r.body["value"][0]["tenantId"], TENANT);
-    let r = s.get(&app, &format!("/v1.0/users/{MEGAN}/chats?$top=51")).await;
+    let r = s.graph(&app).list_user_chats(MEGAN, "$top=51").await;
     r.assert_error(400, "BadRequest");
     let (all, pages) = walk(&s, &app, &format!("/v1.0/users/{MEGAN}/chats?$top=1")).await;
     assert_eq!((all.len(), pages), (2, 2));
 
     // GET /chats and /me/chats need a signed-in user.
-    let r = s.get(&app, "/v1.0/chats").await;
+    let r = s.graph(&app).list_chats("").await;
     r.assert_error(403, "Forbidden");
-    let r = s.get(&app, "/v1.0/me/chats").await;
+    let r = s.graph(&app).list_my_chats("").await;
     r.assert_error(400, "BadRequest");
     let adele = s.user_token(DIRECTORY, "adele@contoso.example", "adele-pw").await;
     for path in
@@ -259,14 +260,14 @@ async fn chats_of_a_user_me_and_one_chat() {
         assert_eq!(r.status, 200, "{path}: {}", r.body);
         assert_eq!(ids(&r.body, "id"), [CHAT], "{path}");
     }
-    let r = s.get(&adele, &format!("/v1.0/users/{MEGAN}/chats")).await;
+    let r = s.graph(&adele).list_user_chats(MEGAN, "").await;
     r.assert_error(403, "Forbidden");
 
-    let r = s.get(&app, &format!("/beta/chats/{}", enc(CHAT))).await;
+    let r = s.beta(&app).get_chat(CHAT, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["chatType"], "group");
     assert!(r.body["@odata.context"].as_str().unwrap().ends_with("#chats/$entity"));
-    let r = s.get(&adele, &format!("/v1.0/chats/{}", enc(MEETING_CHAT))).await;
+    let r = s.graph(&adele).get_chat(MEETING_CHAT, "").await;
     r.assert_error(403, "Forbidden");
     let r = s.get(&app, "/v1.0/chats/19:nope@thread.v2").await;
     r.assert_error(404, "NotFound");

@@ -47,7 +47,7 @@ async fn the_fault_share_stays_within_binomial_bounds_of_the_rate() {
     let mut failed = 0;
     let mut statuses = std::collections::BTreeSet::new();
     for _ in 0..n {
-        let r = s.get(&reader, "/v1.0/appCatalogs/teamsApps").await;
+        let r = s.graph(&reader).list_teams_apps("").await;
         if r.status != 200 {
             assert_transient(&r);
             statuses.insert(r.status.as_u16());
@@ -68,7 +68,7 @@ async fn statuses_of_a_run(s: &Server) -> Vec<u16> {
     let reader = s.app_token(READER).await;
     let mut out = Vec::new();
     for _ in 0..60 {
-        out.push(s.get(&reader, "/v1.0/appCatalogs/teamsApps").await.status.as_u16());
+        out.push(s.graph(&reader).list_teams_apps("").await.status.as_u16());
     }
     out
 }
@@ -112,7 +112,7 @@ async fn a_faulted_write_writes_nothing_and_rules_pick_operations_paths_and_late
     // Latency on the chat route only.
     let reader = s.app_token(READER).await;
     let started = Instant::now();
-    let r = s.get(&reader, &format!("/v1.0/chats/{}/installedApps", enc(CHAT))).await;
+    let r = s.graph(&reader).list_chat_installed_apps(CHAT, "").await;
     assert_eq!(r.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
     let started = Instant::now();
@@ -130,7 +130,7 @@ async fn faults_change_at_runtime_through_the_settings_control() {
     let r = put(json!({"faults": {"rate": 1.0, "statuses": [502]}})).await.unwrap();
     assert_eq!(r.status(), 200);
     for _ in 0..5 {
-        let r = s.get(&reader, "/v1.0/appCatalogs/teamsApps").await;
+        let r = s.graph(&reader).list_teams_apps("").await;
         assert_eq!(r.status, 502);
         assert_transient(&r);
     }
@@ -139,10 +139,10 @@ async fn faults_change_at_runtime_through_the_settings_control() {
     assert_eq!(r.status(), 400);
     let r = put(json!({"fault": {}})).await.unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(s.get(&reader, "/v1.0/appCatalogs/teamsApps").await.status, 502);
+    assert_eq!(s.graph(&reader).list_teams_apps("").await.status, 502);
     let r = put(json!({})).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(s.get(&reader, "/v1.0/appCatalogs/teamsApps").await.status, 200);
+    assert_eq!(s.graph(&reader).list_teams_apps("").await.status, 200);
 }
 
 #[tokio::test]

@@ -166,7 +166,7 @@ async fn team_group_and_user_grants_and_refusals() {
         .is_empty());
 
     // Refusals: no accepted permission, unknown resources.
-    let r = s.get(&dir, &format!("/v1.0/chats/{}/permissionGrants", enc(CHAT))).await;
+    let r = s.graph(&dir).list_chat_permission_grants(CHAT, "").await;
     let msg = r.assert_error(403, "Forbidden");
     assert!(msg.starts_with("Missing role permissions on the request."), "{msg}");
     let r = s.get(&reader, "/v1.0/chats/19:nope@thread.v2/permissionGrants").await;

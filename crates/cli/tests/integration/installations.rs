@@ -3,6 +3,7 @@
 //! permission refusals, uninstall, the user-scope chat, meeting chats and paging. Every refused
 //! write is followed by a read that shows nothing changed.
 
+use crate::common::graph::Scope;
 use crate::common::*;
 
 use std::collections::BTreeSet;
@@ -48,6 +49,15 @@ impl Sc {
             Sc::User => format!("/users/{ADELE}/teamwork/installedApps"),
             Sc::Chat => format!("/chats/{}/installedApps", enc(CHAT)),
             Sc::Team => format!("/teams/{TEAM}/installedApps"),
+        }
+    }
+
+    /// The scope as the request helpers take it.
+    fn scope(self) -> Scope<'static> {
+        match self {
+            Sc::User => Scope::User(ADELE),
+            Sc::Chat => Scope::Chat(CHAT),
+            Sc::Team => Scope::Team(TEAM),
         }
     }
 
@@ -265,7 +275,7 @@ async fn publish_new(s: &Server, admin: &str, version: &str) -> (String, Value) 
 }
 
 async fn install(s: &Server, tok: &str, sc: Sc, app_id: &str) {
-    let r = s.post_json(tok, &sc.v1(), &bind(app_id)).await;
+    let r = s.graph(tok).install_app(sc.scope(), app_id).await;
     assert_eq!(r.status.as_u16(), sc.install_status(), "{sc:?} install: {}", r.body);
     assert_eq!(r.body, Value::Null, "{sc:?}: install answers without a body");
 }
@@ -302,7 +312,7 @@ fn ids(body: &Value) -> Vec<String> {
 }
 
 async fn list_ids(s: &Server, tok: &str, sc: Sc) -> Vec<String> {
-    let r = s.get(tok, &sc.v1()).await;
+    let r = s.graph(tok).list_installed_apps(sc.scope(), "").await;
     assert_eq!(r.status, 200, "{sc:?}: {}", r.body);
     ids(&r.body)
 }
@@ -372,7 +382,7 @@ async fn install_answers_documented_status_without_body_and_id_encodes_scope_and
     let tok = s.app_token(ROLLOUT).await;
     let (app_id, _) = publish_new(&s, &admin, "1.0.0").await;
     for sc in SCOPES {
-        let r = s.post_json(&tok, &sc.v1(), &bind(&app_id)).await;
+        let r = s.graph(&tok).install_app(sc.scope(), &app_id).await;
         assert_eq!(r.status.as_u16(), sc.install_status(), "{sc:?}: {}", r.body);
         assert_eq!(r.body, Value::Null, "{sc:?}: no body");
 
@@ -388,7 +398,7 @@ async fn install_answers_documented_status_without_body_and_id_encodes_scope_and
         assert_eq!(id, &sc.installation_id(&app_id));
 
         // A second install of the same app in the same scope: 409, nothing added.
-        let again = s.post_json(&tok, &sc.v1(), &bind(&app_id)).await;
+        let again = s.graph(&tok).install_app(sc.scope(), &app_id).await;
         again.assert_error(409, "Conflict");
         assert_eq!(list_ids(&s, &tok, sc).await, listed, "{sc:?}: 409 changed the list");
     }
@@ -417,23 +427,23 @@ async fn install_bind_forms_and_malformed_binds() {
             json!([]),
         ];
         for body in &bad_bodies {
-            let r = s.post_json(&tok, &sc.v1(), body).await;
+            let r = s.graph(&tok).install_app_with(sc.scope(), body).await;
             assert_eq!(r.status, 400, "{sc:?} {body}: {}", r.body);
             r.assert_error(400, "BadRequest");
         }
         // An app the catalog does not have: 404.
         let unknown = uuid::Uuid::new_v4().to_string();
-        s.post_json(&tok, &sc.v1(), &bind(&unknown)).await.assert_error(404, "NotFound");
+        s.graph(&tok).install_app(sc.scope(), &unknown).await.assert_error(404, "NotFound");
         assert!(list_ids(&s, &tok, sc).await.is_empty(), "{sc:?}: refused installs wrote");
 
         // Relative bind and a beta-host bind both work.
         let rel = json!({"teamsApp@odata.bind": format!("appCatalogs/teamsApps/{relative_app}")});
-        let r = s.post_json(&tok, &sc.v1(), &rel).await;
+        let r = s.graph(&tok).install_app_with(sc.scope(), &rel).await;
         assert_eq!(r.status.as_u16(), sc.install_status(), "{sc:?} relative: {}", r.body);
         let beta = json!({
             "teamsApp@odata.bind": format!("https://graph.microsoft.com/beta/appCatalogs/teamsApps/{beta_app}")
         });
-        let r = s.post_json(&tok, &sc.v1(), &beta).await;
+        let r = s.graph(&tok).install_app_with(sc.scope(), &beta).await;
         assert_eq!(r.status.as_u16(), sc.install_status(), "{sc:?} beta host: {}", r.body);
         let got: BTreeSet<String> = list_ids(&s, &tok, sc).await.into_iter().collect();
         let want: BTreeSet<String> =
@@ -449,7 +459,7 @@ async fn install_refuses_scopes_the_manifest_does_not_allow() {
     let tok = s.app_token(ROLLOUT).await;
     let app_id = publish_app(&s, &admin, &personal_only(&new_manifest_id(), "1.0.0")).await;
     for sc in [Sc::Chat, Sc::Team] {
-        s.post_json(&tok, &sc.v1(), &bind(&app_id)).await.assert_error(400, "BadRequest");
+        s.graph(&tok).install_app(sc.scope(), &app_id).await.assert_error(400, "BadRequest");
         assert_eq!(snapshot(&s, &tok, sc, &app_id).await, None, "{sc:?}");
         assert!(list_ids(&s, &tok, sc).await.is_empty());
     }
@@ -463,12 +473,11 @@ async fn install_refuses_an_app_with_only_a_submitted_definition() {
     let admin = s.admin_token().await;
     let tok = s.app_token(ROLLOUT).await;
     let m = manifest(&new_manifest_id(), "1.0.0");
-    let r =
-        s.post_zip(&admin, "/v1.0/appCatalogs/teamsApps?requiresReview=true", package(&m)).await;
+    let r = s.graph(&admin).publish_teams_app(&m, true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let app_id = r.body["id"].as_str().unwrap().to_string();
     for sc in SCOPES {
-        s.post_json(&tok, &sc.v1(), &bind(&app_id)).await.assert_error(400, "BadRequest");
+        s.graph(&tok).install_app(sc.scope(), &app_id).await.assert_error(400, "BadRequest");
         assert_eq!(snapshot(&s, &tok, sc, &app_id).await, None, "{sc:?}");
     }
 }
@@ -491,12 +500,10 @@ async fn unknown_user_chat_or_team_is_404() {
     s.post_json(&tok, upn, &bind(&app_id)).await.assert_error(404, "NotFound");
     // A user of another tenant is not found from this one, and the other way round.
     let ann = "0f0f0f0f-2222-4a2b-9c3d-000000000001";
-    let r = s
-        .post_json(&tok, &format!("/v1.0/users/{ann}/teamwork/installedApps"), &bind(&app_id))
-        .await;
+    let r = s.graph(&tok).install_app_for_user(&ann, &app_id).await;
     assert_eq!(r.assert_error(404, "NotFound"), format!("User Id '{ann}' not found."));
     let fab = s.app_token_in(TENANT_B, FAB).await;
-    let r = s.post_json(&fab, &Sc::User.v1(), &bind(&app_id)).await;
+    let r = s.graph(&fab).install_app(Sc::User.scope(), &app_id).await;
     assert_eq!(r.assert_error(404, "NotFound"), format!("User Id '{ADELE}' not found."));
     assert!(list_ids(&s, &tok, Sc::User).await.is_empty());
 
@@ -523,7 +530,7 @@ async fn list_and_get_bodies_and_contexts_in_every_scope() {
         install(&s, &tok, sc, &app_id).await;
         let id = sc.installation_id(&app_id);
 
-        let list = s.get(&tok, &sc.v1()).await;
+        let list = s.graph(&tok).list_installed_apps(sc.scope(), "").await;
         assert_eq!(list.status, 200, "{}", list.body);
         let mut want = json!({"@odata.context": sc.context(), "value": [{"id": id}]});
         if sc == Sc::Team {
@@ -532,7 +539,7 @@ async fn list_and_get_bodies_and_contexts_in_every_scope() {
         }
         assert_eq!(list.body, want, "{sc:?}");
 
-        let one = s.get(&tok, &format!("{}/{id}", sc.v1())).await;
+        let one = s.graph(&tok).get_installed_app(sc.scope(), &id, "").await;
         assert_eq!(one.status, 200, "{}", one.body);
         assert_eq!(
             one.body,
@@ -553,7 +560,7 @@ async fn list_and_get_bodies_and_contexts_in_every_scope() {
         assert_eq!(ids(&beta.body), vec![id.clone()]);
 
         // $count=true adds the count on every list.
-        let counted = s.get(&tok, &format!("{}?$count=true", sc.v1())).await;
+        let counted = s.graph(&tok).list_installed_apps(sc.scope(), "$count=true").await;
         assert_eq!(counted.body["@odata.count"], 1, "{sc:?}: {}", counted.body);
     }
 }
@@ -576,7 +583,10 @@ async fn expand_teams_app_and_definition_shapes_and_contexts() {
         want_item["id"] = json!(id);
         let ctx = format!("{}(teamsApp(),teamsAppDefinition())", sc.context());
 
-        let list = s.get(&tok, &format!("{}?$expand=teamsApp,teamsAppDefinition", sc.v1())).await;
+        let list = s
+            .graph(&tok)
+            .list_installed_apps(sc.scope(), "$expand=teamsApp,teamsAppDefinition")
+            .await;
         assert_eq!(list.status, 200, "{}", list.body);
         let mut want = json!({"@odata.context": ctx, "value": [want_item]});
         if sc == Sc::Team {
@@ -584,16 +594,20 @@ async fn expand_teams_app_and_definition_shapes_and_contexts() {
         }
         assert_eq!(scrubbed(&list.body), want, "{sc:?}");
 
-        let one =
-            s.get(&tok, &format!("{}/{id}?$expand=teamsApp,teamsAppDefinition", sc.v1())).await;
+        let one = s
+            .graph(&tok)
+            .get_installed_app(sc.scope(), &id, "$expand=teamsApp,teamsAppDefinition")
+            .await;
         assert_eq!(one.status, 200, "{}", one.body);
         let mut want_one = want_item.clone();
         want_one["@odata.context"] = json!(format!("{ctx}/$entity"));
         assert_eq!(scrubbed(&one.body), want_one, "{sc:?}");
 
         // Nested expand of the bot (spec 2.5).
-        let nested =
-            s.get(&tok, &format!("{}?$expand=teamsAppDefinition($expand=bot)", sc.v1())).await;
+        let nested = s
+            .graph(&tok)
+            .list_installed_apps(sc.scope(), "$expand=teamsAppDefinition($expand=bot)")
+            .await;
         assert_eq!(nested.status, 200, "{}", nested.body);
         let ctx = nested.body["@odata.context"].as_str().unwrap();
         // The chat doc example writes `(teamsAppDefinition())`, OData's rules `(…(bot()))`.
@@ -625,7 +639,10 @@ async fn select_consented_permission_set_filter_and_unknown_options() {
         let (ia, ib) = (sc.installation_id(&a), sc.installation_id(&b));
 
         // consentedPermissionSet only when selected; null when nothing was consented.
-        let sel = s.get(&tok, &format!("{}?$select=consentedPermissionSet,id", sc.v1())).await;
+        let sel = s
+            .graph(&tok)
+            .list_installed_apps(sc.scope(), "$select=consentedPermissionSet,id")
+            .await;
         assert_eq!(sel.status, 200, "{}", sel.body);
         assert_eq!(
             sel.body["@odata.context"],
@@ -641,7 +658,10 @@ async fn select_consented_permission_set_filter_and_unknown_options() {
         want.sort_by_key(|i| i["id"].as_str().unwrap().to_string());
         assert_eq!(items, want, "{sc:?}");
 
-        let one = s.get(&tok, &format!("{}/{ia}?$select=consentedPermissionSet,id", sc.v1())).await;
+        let one = s
+            .graph(&tok)
+            .get_installed_app(sc.scope(), &ia, "$select=consentedPermissionSet,id")
+            .await;
         assert_eq!(
             one.body,
             json!({
@@ -677,10 +697,10 @@ async fn select_consented_permission_set_filter_and_unknown_options() {
         for q in
             ["$expand=nope", "$select=nope", "$select=id,teamsApp/id", "$expand=appDefinitions"]
         {
-            let r = s.get(&tok, &format!("{}?{q}", sc.v1())).await;
+            let r = s.graph(&tok).list_installed_apps(sc.scope(), &format!("{q}")).await;
             assert_eq!(r.status, 400, "{sc:?} {q}: {}", r.body);
             r.assert_error(400, "BadRequest");
-            let r = s.get(&tok, &format!("{}/{ia}?{q}", sc.v1())).await;
+            let r = s.graph(&tok).get_installed_app(sc.scope(), &ia, &format!("{q}")).await;
             assert_eq!(r.status, 400, "{sc:?} get {q}: {}", r.body);
         }
     }
@@ -698,16 +718,14 @@ async fn get_accepts_padded_and_unpadded_ids_and_refuses_foreign_or_garbage_ids(
         install(&s, &tok, sc, &app_id).await;
     }
     // Megan gets it too, so a foreign id names a real installation.
-    let r = s
-        .post_json(&tok, &format!("/v1.0/users/{MEGAN}/teamwork/installedApps"), &bind(&app_id))
-        .await;
+    let r = s.graph(&tok).install_app_for_user(MEGAN, &app_id).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let megan_id = b64(&format!("{MEGAN}##{app_id}"));
     for sc in SCOPES {
         let id = sc.installation_id(&app_id);
         assert!(id.ends_with('='), "{sc:?}: this id should carry padding: {id}");
         for form in [id.clone(), id.trim_end_matches('=').to_string()] {
-            let r = s.get(&tok, &format!("{}/{form}", sc.v1())).await;
+            let r = s.graph(&tok).get_installed_app(sc.scope(), &form, "").await;
             assert_eq!(r.status, 200, "{sc:?} {form}: {}", r.body);
             assert_eq!(r.body["id"], id, "the padded form is emitted");
         }
@@ -719,7 +737,7 @@ async fn get_accepts_padded_and_unpadded_ids_and_refuses_foreign_or_garbage_ids(
             b64(&format!("{}##{}", sc.id(), uuid::Uuid::new_v4())),
         ];
         for g in garbage {
-            let r = s.get(&tok, &format!("{}/{g}", sc.v1())).await;
+            let r = s.graph(&tok).get_installed_app(sc.scope(), &g, "").await;
             assert_eq!(r.status, 404, "{sc:?} {g}: {}", r.body);
             r.assert_error(404, "NotFound");
         }
@@ -784,7 +802,7 @@ async fn users_by_upn_chat_ids_raw_or_encoded_and_case_insensitive_segments() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     // Upgrade through the UPN and with differently cased action names.
-    let a_manifest = s.get(&tok, &format!("/v1.0/appCatalogs/teamsApps/{a}")).await;
+    let a_manifest = s.graph(&tok).get_teams_app(&a, "").await;
     assert_eq!(a_manifest.status, 200, "{}", a_manifest.body);
     let mid = a_manifest.body["externalId"].as_str().unwrap().to_string();
     for (version, path) in [
@@ -811,7 +829,7 @@ async fn users_by_upn_chat_ids_raw_or_encoded_and_case_insensitive_segments() {
         let r = s.get(&tok, &format!("{base}/{chat_id}")).await;
         assert_eq!(r.status, 200, "{base}: {}", r.body);
     }
-    s.post_json(&tok, &Sc::Chat.v1(), &bind(&b)).await.assert_error(409, "Conflict");
+    s.graph(&tok).install_app(Sc::Chat.scope(), &b).await.assert_error(409, "Conflict");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -863,13 +881,7 @@ async fn upgrade_moves_to_the_newest_published_version_with_every_body_form() {
         }
     }
     // A newer definition under review is not an upgrade target: still at 1.3.0.
-    let r = s
-        .post_zip(
-            &admin,
-            &format!("/v1.0/appCatalogs/teamsApps/{app_id}/appDefinitions?requiresReview=true"),
-            package(&manifest(&mid, "1.4.0")),
-        )
-        .await;
+    let r = s.graph(&admin).update_teams_app(&app_id, &manifest(&mid, "1.4.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     for sc in SCOPES {
         let path = format!("{}/{}/upgrade", sc.v1(), sc.installation_id(&app_id));
@@ -985,7 +997,7 @@ async fn consent_on_install_requires_the_exact_set_and_a_consent_capable_permiss
             ),
         ];
         for (what, body) in &refused {
-            let r = s.post_json(&tok, &sc.v1(), body).await;
+            let r = s.graph(&tok).install_app_with(sc.scope(), body).await;
             assert_eq!(r.status, 400, "{sc:?} {what}: {}", r.body);
             r.assert_error(400, "BadRequest");
             assert_eq!(snapshot(&s, &tok, sc, &app_id).await, None, "{sc:?} {what}");
@@ -998,14 +1010,23 @@ async fn consent_on_install_requires_the_exact_set_and_a_consent_capable_permiss
             (app_p.0, "APPLICATION"),
         ];
         // The plain writer (ReadWriteFor*.All) cannot consent: 403, nothing written.
-        let r = s.post_json(&plain, &sc.v1(), &install_body_with_consent(&app_id, &exact)).await;
+        let r = s
+            .graph(&plain)
+            .install_app_with(sc.scope(), &install_body_with_consent(&app_id, &exact))
+            .await;
         r.assert_error(403, "Forbidden");
         assert_eq!(snapshot(&s, &tok, sc, &app_id).await, None, "{sc:?} plain");
 
-        let r = s.post_json(&tok, &sc.v1(), &install_body_with_consent(&app_id, &exact)).await;
+        let r = s
+            .graph(&tok)
+            .install_app_with(sc.scope(), &install_body_with_consent(&app_id, &exact))
+            .await;
         assert_eq!(r.status.as_u16(), sc.install_status(), "{sc:?}: {}", r.body);
         let id = sc.installation_id(&app_id);
-        let one = s.get(&tok, &format!("{}/{id}?$select=consentedPermissionSet,id", sc.v1())).await;
+        let one = s
+            .graph(&tok)
+            .get_installed_app(sc.scope(), &id, "$select=consentedPermissionSet,id")
+            .await;
         assert_eq!(one.status, 200, "{}", one.body);
         let keys: BTreeSet<&str> =
             one.body.as_object().unwrap().keys().map(String::as_str).collect();
@@ -1017,7 +1038,7 @@ async fn consent_on_install_requires_the_exact_set_and_a_consent_capable_permiss
             "{sc:?}"
         );
         // Not returned unless selected.
-        let plain_get = s.get(&tok, &format!("{}/{id}", sc.v1())).await;
+        let plain_get = s.graph(&tok).get_installed_app(sc.scope(), &id, "").await;
         assert!(plain_get.body.get("consentedPermissionSet").is_none(), "{}", plain_get.body);
     }
 }
@@ -1075,7 +1096,10 @@ async fn consent_on_upgrade_requires_the_exact_set_and_refusals_change_nothing()
         assert_eq!(perm_set(&after["consentedPermissionSet"]), stored(&[app_p, del_p]));
 
         // The list with $select returns the stored set with lower-case types.
-        let sel = s.get(&tok, &format!("{}?$select=consentedPermissionSet,id", sc.v1())).await;
+        let sel = s
+            .graph(&tok)
+            .list_installed_apps(sc.scope(), "$select=consentedPermissionSet,id")
+            .await;
         assert_eq!(sel.status, 200, "{}", sel.body);
         let item = sel.body["value"]
             .as_array()
@@ -1133,10 +1157,13 @@ async fn an_app_without_rsc_refuses_a_non_empty_consent_set() {
         let mid = new_manifest_id();
         let app_id = publish_app(&s, &admin, &manifest(&mid, "1.0.0")).await;
         let body = install_body_with_consent(&app_id, &[sc.rsc()[1]]);
-        s.post_json(&tok, &sc.v1(), &body).await.assert_error(400, "BadRequest");
+        s.graph(&tok).install_app_with(sc.scope(), &body).await.assert_error(400, "BadRequest");
         assert_eq!(snapshot(&s, &tok, sc, &app_id).await, None, "{sc:?}");
         // An empty set is fine.
-        let r = s.post_json(&tok, &sc.v1(), &install_body_with_consent(&app_id, &[])).await;
+        let r = s
+            .graph(&tok)
+            .install_app_with(sc.scope(), &install_body_with_consent(&app_id, &[]))
+            .await;
         assert_eq!(r.status.as_u16(), sc.install_status(), "{sc:?}: {}", r.body);
 
         s.update(&admin, &app_id, &manifest(&mid, "1.1.0")).await;
@@ -1176,26 +1203,26 @@ async fn self_permission_manages_only_the_callers_own_app() {
 
     for sc in SCOPES {
         for app in [&foreign, &other] {
-            let r = s.post_json(&me, &sc.v1(), &bind(app)).await;
+            let r = s.graph(&me).install_app(sc.scope(), app).await;
             assert_eq!(r.assert_error(403, "Forbidden"), refusal(app), "{sc:?}");
             assert_eq!(snapshot(&s, &tok, sc, app).await, None, "{sc:?}: refused install wrote");
         }
-        let r = s.post_json(&me, &sc.v1(), &bind(&own)).await;
+        let r = s.graph(&me).install_app(sc.scope(), &own).await;
         assert_eq!(r.status.as_u16(), sc.install_status(), "{sc:?}: {}", r.body);
         install(&s, &tok, sc, &foreign).await;
         install(&s, &tok, sc, &other).await;
 
         // Lists show only the caller's own app; foreign installations are invisible.
-        let list = s.get(&me, &sc.v1()).await;
+        let list = s.graph(&me).list_installed_apps(sc.scope(), "").await;
         assert_eq!(list.status, 200, "{}", list.body);
         assert_eq!(ids(&list.body), vec![sc.installation_id(&own)], "{sc:?}");
         if sc == Sc::Team {
             assert_eq!(list.body["@odata.count"], 1, "{}", list.body);
         }
         assert_eq!(list_ids(&s, &tok, sc).await.len(), 3, "{sc:?}");
-        let r = s.get(&me, &format!("{}/{}", sc.v1(), sc.installation_id(&foreign))).await;
+        let r = s.graph(&me).get_installed_app(sc.scope(), &sc.installation_id(&foreign), "").await;
         r.assert_error(404, "NotFound");
-        let r = s.get(&me, &format!("{}/{}", sc.v1(), sc.installation_id(&own))).await;
+        let r = s.graph(&me).get_installed_app(sc.scope(), &sc.installation_id(&own), "").await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
 
@@ -1210,13 +1237,13 @@ async fn self_permission_manages_only_the_callers_own_app() {
         assert_eq!(r.status, 204, "{sc:?}: {}", r.body);
         assert_eq!(version_of(&snapshot(&s, &tok, sc, &own).await), "1.1.0");
 
-        let r = s.delete(&me, &format!("{}/{}", sc.v1(), sc.installation_id(&foreign))).await;
+        let r = s.graph(&me).uninstall_app(sc.scope(), &sc.installation_id(&foreign)).await;
         assert_eq!(r.assert_error(403, "Forbidden"), refusal(&foreign), "{sc:?}");
         assert!(snapshot(&s, &tok, sc, &foreign).await.is_some(), "{sc:?}: refused delete removed");
-        let r = s.delete(&me, &format!("{}/{}", sc.v1(), sc.installation_id(&own))).await;
+        let r = s.graph(&me).uninstall_app(sc.scope(), &sc.installation_id(&own)).await;
         assert_eq!(r.status, 204, "{sc:?}: {}", r.body);
         assert_eq!(snapshot(&s, &tok, sc, &own).await, None);
-        let list = s.get(&me, &sc.v1()).await;
+        let list = s.graph(&me).list_installed_apps(sc.scope(), "").await;
         assert_eq!(ids(&list.body), Vec::<String>::new(), "{sc:?}");
     }
 }
@@ -1337,7 +1364,7 @@ async fn read_only_app_cannot_install_upgrade_or_uninstall() {
         let sc = *sc;
         let before = snapshot(&s, &tok, sc, &app_id).await;
 
-        let r = s.post_json(&reader, &sc.v1(), &bind(&other)).await;
+        let r = s.graph(&reader).install_app(sc.scope(), &other).await;
         assert_missing(&r, false, &strs(install_t), &READER_ROLES);
         assert_eq!(snapshot(&s, &tok, sc, &other).await, None, "{sc:?}");
 
@@ -1350,7 +1377,7 @@ async fn read_only_app_cannot_install_upgrade_or_uninstall() {
         assert_eq!(version_of(&before), "1.0.0");
 
         // Reading is what it may do.
-        let r = s.get(&reader, &sc.v1()).await;
+        let r = s.graph(&reader).list_installed_apps(sc.scope(), "").await;
         assert_eq!(r.status, 200, "{sc:?}: {}", r.body);
         assert_eq!(ids(&r.body), vec![sc.installation_id(&app_id)]);
         let r = s.get(&reader, &path).await;
@@ -1403,7 +1430,7 @@ async fn app_without_installation_permissions_cannot_list() {
         ),
     ];
     for (sc, documented) in cases {
-        let r = s.get(&none, &sc.v1()).await;
+        let r = s.graph(&none).list_installed_apps(sc.scope(), "").await;
         assert_missing(&r, false, documented, &["User.Read.All"]);
     }
     // No token at all: 401 (spec E1).
@@ -1417,7 +1444,7 @@ async fn app_without_installation_permissions_cannot_list() {
     }
     // Delegated wording for a delegated token without any installation scope.
     let adele = s.user_token(NOPERM, "adele@contoso.example", "adele-pw").await;
-    let r = s.get(&adele, &Sc::User.v1()).await;
+    let r = s.graph(&adele).list_installed_apps(Sc::User.scope(), "").await;
     assert_missing(
         &r,
         true,
@@ -1438,14 +1465,14 @@ async fn delegated_user_manages_only_their_own_personal_scope() {
     let adele = s.user_token(ROLLOUT, "adele@contoso.example", "adele-pw").await;
     let (app_id, _) = publish_new(&s, &admin, "1.0.0").await;
 
-    let r = s.post_json(&adele, &Sc::User.v1(), &bind(&app_id)).await;
+    let r = s.graph(&adele).install_app(Sc::User.scope(), &app_id).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let own_upn = "/v1.0/users/adele@contoso.example/teamwork/installedApps";
     let r = s.get(&adele, own_upn).await;
     assert_eq!(r.status, 200, "{}", r.body);
     s.post_json(&adele, own_upn, &bind(&app_id)).await.assert_error(409, "Conflict");
     assert_eq!(
-        ids(&s.get(&adele, &Sc::User.v1()).await.body),
+        ids(&s.graph(&adele).list_installed_apps(Sc::User.scope(), "").await.body),
         vec![Sc::User.installation_id(&app_id)]
     );
 
@@ -1476,15 +1503,15 @@ async fn delegated_chat_and_team_access_needs_membership() {
     let lee = s.user_token(READER, "lee@contoso.example", "lee-pw").await;
     let adele = s.user_token(READER, "adele@contoso.example", "adele-pw").await;
     for sc in [Sc::Chat, Sc::Team] {
-        s.get(&lee, &sc.v1()).await.assert_error(403, "Forbidden");
-        let r = s.get(&lee, &format!("{}/{}", sc.v1(), sc.installation_id(&app_id))).await;
+        s.graph(&lee).list_installed_apps(sc.scope(), "").await.assert_error(403, "Forbidden");
+        let r = s.graph(&lee).get_installed_app(sc.scope(), &sc.installation_id(&app_id), "").await;
         r.assert_error(403, "Forbidden");
-        let r = s.get(&adele, &sc.v1()).await;
+        let r = s.graph(&adele).list_installed_apps(sc.scope(), "").await;
         assert_eq!(r.status, 200, "{sc:?}: {}", r.body);
         assert_eq!(ids(&r.body), vec![sc.installation_id(&app_id)], "{sc:?}");
     }
     // Lee reads his own personal scope; Adele is not in the meeting chat.
-    let r = s.get(&lee, &format!("/v1.0/users/{LEE}/teamwork/installedApps")).await;
+    let r = s.graph(&lee).list_user_installed_apps(LEE, "").await;
     assert_eq!(r.status, 200, "{}", r.body);
     s.get(&adele, &meeting).await.assert_error(403, "Forbidden");
 
@@ -1492,9 +1519,9 @@ async fn delegated_chat_and_team_access_needs_membership() {
     let adele_rw = s.user_token(ROLLOUT, "adele@contoso.example", "adele-pw").await;
     let lee_rw = s.user_token(ROLLOUT, "lee@contoso.example", "lee-pw").await;
     for sc in [Sc::Chat, Sc::Team] {
-        s.post_json(&lee_rw, &sc.v1(), &bind(&mine)).await.assert_error(403, "Forbidden");
+        s.graph(&lee_rw).install_app(sc.scope(), &mine).await.assert_error(403, "Forbidden");
         assert_eq!(snapshot(&s, &tok, sc, &mine).await, None, "{sc:?}");
-        let r = s.post_json(&adele_rw, &sc.v1(), &bind(&mine)).await;
+        let r = s.graph(&adele_rw).install_app(sc.scope(), &mine).await;
         assert_eq!(r.status.as_u16(), sc.install_status(), "{sc:?}: {}", r.body);
     }
 }
@@ -1633,7 +1660,7 @@ async fn paging_with_top_skiptoken_and_count() {
         install(&s, &tok, sc, &b).await;
         let all: BTreeSet<String> = [sc.installation_id(&a), sc.installation_id(&b)].into();
 
-        let first = s.get(&tok, &format!("{}?$top=1", sc.v1())).await;
+        let first = s.graph(&tok).list_installed_apps(sc.scope(), "$top=1").await;
         assert_eq!(first.status, 200, "{}", first.body);
         assert_eq!(first.body["@odata.context"], sc.context());
         let first_ids = ids(&first.body);
@@ -1655,7 +1682,7 @@ async fn paging_with_top_skiptoken_and_count() {
         assert_eq!(got, all, "{sc:?}");
 
         // The nextLink keeps the other query options (spec 9).
-        let first = s.get(&tok, &format!("{}?$expand=teamsApp&$top=1", sc.v1())).await;
+        let first = s.graph(&tok).list_installed_apps(sc.scope(), "$expand=teamsApp&$top=1").await;
         assert_eq!(first.status, 200, "{}", first.body);
         let next =
             first.body["@odata.nextLink"].as_str().unwrap_or_else(|| panic!("{}", first.body));
@@ -1668,16 +1695,19 @@ async fn paging_with_top_skiptoken_and_count() {
             unb64(item["id"].as_str().unwrap()).split("##").nth(1).unwrap()
         );
 
-        let counted = s.get(&tok, &format!("{}?$top=1&$count=true", sc.v1())).await;
+        let counted = s.graph(&tok).list_installed_apps(sc.scope(), "$top=1&$count=true").await;
         assert_eq!(counted.body["@odata.count"], 2, "{}", counted.body);
         assert_eq!(ids(&counted.body).len(), 1);
 
-        let big = s.get(&tok, &format!("{}?$top=5", sc.v1())).await;
+        let big = s.graph(&tok).list_installed_apps(sc.scope(), "$top=5").await;
         assert_eq!(ids(&big.body).len(), 2);
         assert!(big.body.get("@odata.nextLink").is_none(), "{}", big.body);
 
-        s.get(&tok, &format!("{}?$top=1000", sc.v1())).await.assert_error(400, "BadRequest");
-        let max = s.get(&tok, &format!("{}?$top=999", sc.v1())).await;
+        s.graph(&tok)
+            .list_installed_apps(sc.scope(), "$top=1000")
+            .await
+            .assert_error(400, "BadRequest");
+        let max = s.graph(&tok).list_installed_apps(sc.scope(), "$top=999").await;
         assert_eq!(max.status, 200, "{}", max.body);
     }
 }
@@ -1705,12 +1735,7 @@ async fn seeded_store_app_is_installed_for_megan() {
     let keys: BTreeSet<&str> = app.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, BTreeSet::from(["id", "externalId", "displayName", "distributionMethod"]));
     // Store definitions use the two-part id (spec 10).
-    let one = s
-        .get(
-            &tok,
-            &format!("/v1.0/users/{MEGAN}/teamwork/installedApps/{id}?$expand=teamsAppDefinition"),
-        )
-        .await;
+    let one = s.graph(&tok).get_user_installed_app(MEGAN, &id, "$expand=teamsAppDefinition").await;
     assert_eq!(one.status, 200, "{}", one.body);
     let def_id = one.body["teamsAppDefinition"]["id"].as_str().unwrap();
     let version = one.body["teamsAppDefinition"]["version"].as_str().unwrap();
@@ -1775,13 +1800,7 @@ async fn install_binds_the_newest_published_definition() {
     let mid = new_manifest_id();
     let app_id = publish_app(&s, &admin, &manifest(&mid, "1.0.0")).await;
     s.update(&admin, &app_id, &manifest(&mid, "2.0.0")).await;
-    let r = s
-        .post_zip(
-            &admin,
-            &format!("/v1.0/appCatalogs/teamsApps/{app_id}/appDefinitions?requiresReview=true"),
-            package(&manifest(&mid, "3.0.0")),
-        )
-        .await;
+    let r = s.graph(&admin).update_teams_app(&app_id, &manifest(&mid, "3.0.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     for sc in SCOPES {
         install(&s, &tok, sc, &app_id).await;
@@ -1807,7 +1826,7 @@ async fn deleting_the_app_removes_its_installations() {
         install(&s, &tok, sc, &gone).await;
         install(&s, &tok, sc, &kept).await;
     }
-    let r = s.delete(&admin, &format!("/v1.0/appCatalogs/teamsApps/{gone}")).await;
+    let r = s.graph(&admin).delete_teams_app(&gone).await;
     assert_eq!(r.status, 204, "{}", r.body);
     for sc in SCOPES {
         assert_eq!(list_ids(&s, &tok, sc).await, vec![sc.installation_id(&kept)], "{sc:?}");
@@ -1815,7 +1834,7 @@ async fn deleting_the_app_removes_its_installations() {
         s.get(&tok, &path).await.assert_error(404, "NotFound");
         s.post_empty(&tok, &format!("{path}/upgrade")).await.assert_error(404, "NotFound");
         s.delete(&plain, &path).await.assert_error(404, "NotFound");
-        s.post_json(&tok, &sc.v1(), &bind(&gone)).await.assert_error(404, "NotFound");
+        s.graph(&tok).install_app(sc.scope(), &gone).await.assert_error(404, "NotFound");
     }
 }
 

@@ -101,13 +101,7 @@ async fn setup() -> Setup {
     let multi =
         s.publish(&admin, &manifest(&external, "1.0.0")).await["id"].as_str().unwrap().to_string();
     s.update(&admin, &multi, &manifest(&external, "1.9.0")).await;
-    let r = s
-        .post_zip(
-            &admin,
-            &format!("/v1.0/appCatalogs/teamsApps/{multi}/appDefinitions?requiresReview=true"),
-            package(&manifest(&external, "1.10.0")),
-        )
-        .await;
+    let r = s.graph(&admin).update_teams_app(&multi, &manifest(&external, "1.10.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     apps.push(multi.clone());
     for (name, path, _) in scope_paths() {
@@ -280,7 +274,7 @@ async fn changes_between_pages_neither_repeat_nor_lose_items() {
     let (before, _) = walk(client, &x.admin, &format!("{url}?{org}"), &[]).await;
     let (_, page) = get_url(client, &x.admin, &format!("{url}?{org}&$top=3"), &[]).await;
     let first = ids(&page);
-    let r = x.s.delete(&x.admin, &format!("/v1.0/appCatalogs/teamsApps/{}", first[2])).await;
+    let r = x.s.graph(&x.admin).delete_teams_app(&first[2]).await;
     assert_eq!(r.status, 204, "{}", r.body);
     let (rest, _) = walk(client, &x.admin, page["@odata.nextLink"].as_str().unwrap(), &[]).await;
     let mut seen = first.clone();
@@ -342,25 +336,13 @@ async fn count_counts_the_filtered_collection() {
         assert_eq!(page["@odata.count"], 2, "{page}");
     }
     let catalog =
-        x.s.get(
-            &x.admin,
-            "/v1.0/appCatalogs/teamsApps?$filter=distributionMethod eq 'organization'&$count=true",
-        )
-        .await;
+        x.s.graph(&x.admin)
+            .list_teams_apps("$filter=distributionMethod eq 'organization'&$count=true")
+            .await;
     assert_eq!(catalog.status, 200, "{}", catalog.body);
     assert_eq!(catalog.body["@odata.count"], ids(&catalog.body).len());
-    let defs =
-        x.s.get(
-            &x.admin,
-            &format!("/v1.0/appCatalogs/teamsApps/{}/appDefinitions?$count=true", x.multi),
-        )
-        .await;
+    let defs = x.s.graph(&x.admin).list_app_definitions(&x.multi, "$count=true").await;
     assert_eq!(defs.body["@odata.count"], ids(&defs.body).len(), "{}", defs.body);
-    let defs_false =
-        x.s.get(
-            &x.admin,
-            &format!("/v1.0/appCatalogs/teamsApps/{}/appDefinitions?$count=false", x.multi),
-        )
-        .await;
+    let defs_false = x.s.graph(&x.admin).list_app_definitions(&x.multi, "$count=false").await;
     assert!(defs_false.body.get("@odata.count").is_none(), "{}", defs_false.body);
 }

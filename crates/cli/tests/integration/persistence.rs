@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// the installations of every scope with their installed version and consent.
 async fn snapshot(s: &Server, admin: &str, app: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    let r = s.get(admin, "/v1.0/appCatalogs/teamsApps?$expand=appDefinitions").await;
+    let r = s.graph(admin).list_teams_apps("$expand=appDefinitions").await;
     assert_eq!(r.status, 200, "{}", r.body);
     for a in r.body["value"].as_array().unwrap() {
         let mut defs: Vec<Value> = a["appDefinitions"]
@@ -124,13 +124,7 @@ async fn a_sigterm_restart_keeps_every_write_every_token_and_applies_the_seed_id
         assert_eq!(r.status, 204, "{base}: {}", r.body);
     }
     let sub_mid = new_manifest_id();
-    let r = s
-        .post_zip(
-            &admin,
-            "/v1.0/appCatalogs/teamsApps?requiresReview=true",
-            package(&manifest(&sub_mid, "1.0.0")),
-        )
-        .await;
+    let r = s.graph(&admin).publish_teams_app(&manifest(&sub_mid, "1.0.0"), true).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let before = snapshot(&s, &admin, &app).await;
     let kids_before = jwks_kids(&s).await;
@@ -141,7 +135,7 @@ async fn a_sigterm_restart_keeps_every_write_every_token_and_applies_the_seed_id
     let s = Server::spawn(dir.path(), &[]);
     // Tokens issued before the restart still verify: the signing key persisted.
     for (what, token) in [("admin", &admin), ("rollout", &app), ("reader", &reader)] {
-        let r = s.get(token, "/v1.0/appCatalogs/teamsApps").await;
+        let r = s.graph(token).list_teams_apps("").await;
         assert_eq!(r.status, 200, "{what} token after restart: {}", r.body);
     }
     assert_eq!(jwks_kids(&s).await, kids_before, "the key set is unchanged");
@@ -151,8 +145,7 @@ async fn a_sigterm_restart_keeps_every_write_every_token_and_applies_the_seed_id
     // Exactly the same state: nothing duplicated by the re-applied seed, nothing lost.
     let after = snapshot(&s, &admin, &app).await;
     assert_eq!(after, before, "state after restart differs");
-    let r =
-        s.get(&app, &format!("/v1.0/appCatalogs/teamsApps?$filter=externalId eq '{mid}'")).await;
+    let r = s.graph(&app).list_teams_apps(&format!("$filter=externalId eq '{mid}'")).await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 1, "{}", r.body);
     for base in [&user, &chat, &team] {
         let inst = installation_id(&s, &app, base, &mid).await;
@@ -180,13 +173,7 @@ async fn a_sigterm_restart_keeps_every_write_every_token_and_applies_the_seed_id
     // writes were acknowledged) keeps those too.
     let mid3 = new_manifest_id();
     let third = s.publish(&admin, &manifest(&mid3, "1.0.0")).await;
-    let r = s
-        .post_json(
-            &app,
-            &format!("/v1.0/users/{LEE}/teamwork/installedApps"),
-            &bind(third["id"].as_str().unwrap()),
-        )
-        .await;
+    let r = s.graph(&app).install_app_for_user(LEE, third["id"].as_str().unwrap()).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let before2 = snapshot(&s, &admin, &app).await;
     let mut s = s;
@@ -295,9 +282,7 @@ async fn kill_9_during_installs(extra: &[&str]) {
     let s = Server::spawn(dir.path(), extra);
     let mut present: BTreeSet<(String, String)> = BTreeSet::new();
     for u in users {
-        let r = s
-            .get(&token, &format!("/v1.0/users/{u}/teamwork/installedApps?$expand=teamsApp"))
-            .await;
+        let r = s.graph(&token).list_user_installed_apps(&u, "$expand=teamsApp").await;
         assert_eq!(r.status, 200, "{}", r.body);
         for i in r.body["value"].as_array().unwrap() {
             let pair = (u.to_string(), i["teamsApp"]["id"].as_str().unwrap().to_string());
@@ -328,7 +313,7 @@ async fn kill_9_during_installs(extra: &[&str]) {
         present.len()
     );
     // The catalog written before the load is intact.
-    let r = s.get(&admin, "/v1.0/appCatalogs/teamsApps").await;
+    let r = s.graph(&admin).list_teams_apps("").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let listed = r.body["value"].as_array().unwrap();
     assert_eq!(listed.len(), APPS, "catalog after restart: {}", r.body);
@@ -339,16 +324,14 @@ async fn kill_9_during_installs(extra: &[&str]) {
     for u in users {
         for a in &apps {
             if !present.contains(&(u.to_string(), a.clone())) {
-                let r = s
-                    .post_json(&token, &format!("/v1.0/users/{u}/teamwork/installedApps"), &bind(a))
-                    .await;
+                let r = s.graph(&token).install_app_for_user(&u, a).await;
                 assert_eq!(r.status, 201, "{u} {a}: {}", r.body);
                 done += 1;
             }
         }
     }
     for u in users {
-        let r = s.get(&token, &format!("/v1.0/users/{u}/teamwork/installedApps?$count=true")).await;
+        let r = s.graph(&token).list_user_installed_apps(&u, "$count=true").await;
         assert_eq!(r.body["value"].as_array().unwrap().len(), APPS, "{u}: {}", r.body);
     }
     assert_eq!(present.len() + done, total);

@@ -100,7 +100,7 @@ async fn off_by_default_and_the_defaults_are_graphs_numbers() {
     );
     let reader = s.app_token(READER).await;
     for _ in 0..80 {
-        assert_eq!(s.get(&reader, "/v1.0/appCatalogs/teamsApps").await.status, 200);
+        assert_eq!(s.graph(&reader).list_teams_apps("").await.status, 200);
     }
 }
 
@@ -165,13 +165,13 @@ async fn the_ten_second_cap_counts_every_class() {
     let s = throttled(json!({"get": 1000, "delete": 1000, "perTenSeconds": 6})).await;
     let reader = s.app_token(READER).await;
     for _ in 0..4 {
-        assert_eq!(s.get(&reader, "/v1.0/appCatalogs/teamsApps").await.status, 200);
+        assert_eq!(s.graph(&reader).list_teams_apps("").await.status, 200);
     }
     let del = format!("/v1.0/users/{ADELE}/teamwork/installedApps/bm90aGVyZQ==");
     for _ in 0..2 {
         assert_ne!(s.delete(&reader, &del).await.status, 429);
     }
-    let r = s.get(&reader, "/v1.0/appCatalogs/teamsApps").await;
+    let r = s.graph(&reader).list_teams_apps("").await;
     let retry = assert_throttled(&r, "6");
     // 6 per 10 s refills one request every 1.67 s.
     assert!(retry <= 10.0 / 6.0 + 0.001, "{retry}");

@@ -162,7 +162,7 @@ async fn success_and_error_responses_carry_graph_headers_and_the_exact_error_env
     let user = format!("/v1.0/users/{ADELE}/teamwork/installedApps");
 
     // 200 with a body, with and without client-request-id.
-    let r = s.get(&app, "/v1.0/appCatalogs/teamsApps").await;
+    let r = s.graph(&app).list_teams_apps("").await;
     assert_eq!(r.status, 200);
     check_headers(&r, None, true);
     let first_rid = header(&r, "request-id").unwrap().to_string();
@@ -265,7 +265,7 @@ async fn success_and_error_responses_carry_graph_headers_and_the_exact_error_env
     // Manifest errors nest code, message and details in innerError next to the ids (7.1).
     let mut bad = manifest(&new_manifest_id(), "1.0.0");
     bad["developer"]["websiteUrl"] = json!("hs://www.yo.com");
-    let r = s.post_zip(&admin, "/v1.0/appCatalogs/teamsApps", package(&bad)).await;
+    let r = s.graph(&admin).publish_teams_app(&bad, false).await;
     r.assert_error(400, "BadRequest");
     check_headers(&r, None, true);
     let inner = &r.body["error"]["innerError"];
@@ -516,9 +516,7 @@ async fn unsupported_methods_answer_405_in_the_graph_envelope_and_change_nothing
     let admin = s.admin_token().await;
     let app = s.app_token(ROLLOUT).await;
     let (app_id, mid) = setup_app(&s, &admin).await;
-    let r = s
-        .get(&admin, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions"))
-        .await;
+    let r = s.graph(&admin).get_teams_app(&app_id, "$expand=appDefinitions").await;
     let def = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let user = format!("/v1.0/users/{ADELE}/teamwork/installedApps");
     let chat = format!("/v1.0/chats/{}/installedApps", enc(CHAT));
@@ -584,8 +582,7 @@ async fn unknown_paths_get_4xx_graph_errors_and_icons_say_not_implemented() {
     let admin = s.admin_token().await;
     let app = s.app_token(ROLLOUT).await;
     let (app_id, mid) = setup_app(&s, &admin).await;
-    let r =
-        s.get(&app, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
+    let r = s.graph(&app).get_teams_app(&app_id, "$expand=appDefinitions").await;
     let def = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let user = format!("/v1.0/users/{ADELE}/teamwork/installedApps");
     assert_eq!(s.post_json(&app, &user, &bind(&app_id)).await.status, 201);
@@ -663,8 +660,7 @@ async fn long_nul_dot_and_unicode_ids_give_400_or_404_never_5xx() {
     let admin = s.admin_token().await;
     let app = s.app_token(ROLLOUT).await;
     let (app_id, mid) = setup_app(&s, &admin).await;
-    let r =
-        s.get(&app, &format!("/v1.0/appCatalogs/teamsApps/{app_id}?$expand=appDefinitions")).await;
+    let r = s.graph(&app).get_teams_app(&app_id, "$expand=appDefinitions").await;
     let def = r.body["appDefinitions"][0]["id"].as_str().unwrap().to_string();
     let user = format!("/v1.0/users/{ADELE}/teamwork/installedApps");
     let chat = format!("/v1.0/chats/{}/installedApps", enc(CHAT));

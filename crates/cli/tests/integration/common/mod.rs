@@ -341,20 +341,14 @@ impl Server {
 
     /// Publishes a package as the admin (no review) and returns the created teamsApp.
     pub async fn publish(&self, admin: &str, manifest: &Value) -> Value {
-        let r = self.post_zip(admin, "/v1.0/appCatalogs/teamsApps", package(manifest)).await;
+        let r = self.graph(admin).publish_teams_app(manifest, false).await;
         assert_eq!(r.status, 201, "{}", r.body);
         r.body
     }
 
     /// Publishes a new version as the admin (no review): 204.
     pub async fn update(&self, admin: &str, app_id: &str, manifest: &Value) {
-        let r = self
-            .post_zip(
-                admin,
-                &format!("/v1.0/appCatalogs/teamsApps/{app_id}/appDefinitions"),
-                package(manifest),
-            )
-            .await;
+        let r = self.graph(admin).update_teams_app(app_id, manifest, false).await;
         assert_eq!(r.status, 204, "{}", r.body);
     }
 }
