@@ -361,7 +361,7 @@ async fn admin_publish_creates_an_organization_app_with_location_and_a_published
         publish_with(&s, &admin, "?requiresReview=false", &manifest(&new_manifest_id(), "1.0.0"))
             .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let defs = s.graph(&admin).list_app_definitions(&str_of(&r.body, "id"), "").await;
+    let defs = s.graph(&admin).list_app_definitions(str_of(&r.body, "id"), "").await;
     assert_eq!(defs.body["value"][0]["publishingState"], "published", "{}", defs.body);
 }
 
@@ -1410,7 +1410,7 @@ async fn get_app_and_definitions_by_id() {
         )
     );
     // Unpadded base64 names the same definition (spec 10).
-    let r2 = s.graph(&reader).get_app_definition(&id, &one.trim_end_matches('='), "").await;
+    let r2 = s.graph(&reader).get_app_definition(&id, one.trim_end_matches('='), "").await;
     assert_eq!(r2.status, 200, "{}", r2.body);
     // $select on a definition.
     let r = s.graph(&reader).get_app_definition(&id, &one, "$select=id,version").await;
@@ -1711,7 +1711,7 @@ async fn cancelling_a_submission() {
     let submit = |version: &'static str| {
         let (s, adele, id, mid) = (&s, &adele, &id, &mid);
         async move {
-            let r = s.graph(adele).update_teams_app(&id, &manifest(mid, version), true).await;
+            let r = s.graph(adele).update_teams_app(id, &manifest(mid, version), true).await;
             assert_eq!(r.status, 201, "{}", r.body);
             format!("{APPS}/{id}/appDefinitions/{}", def_id(id, version, "Submitted"))
         }

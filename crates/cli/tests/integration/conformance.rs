@@ -307,7 +307,7 @@ impl Ctx {
 
     /// The newest definition's id and etag.
     async fn definition(&self, app: &str) -> (String, String) {
-        let r = self.s.graph(&self.admin).list_app_definitions(&app, "").await;
+        let r = self.s.graph(&self.admin).list_app_definitions(app, "").await;
         assert_eq!(r.status, 200, "{}", r.body);
         let defs = r.body["value"].as_array().unwrap();
         let last = defs.last().unwrap_or_else(|| panic!("no definitions: {}", r.body));

@@ -500,7 +500,7 @@ async fn unknown_user_chat_or_team_is_404() {
     s.post_json(&tok, upn, &bind(&app_id)).await.assert_error(404, "NotFound");
     // A user of another tenant is not found from this one, and the other way round.
     let ann = "0f0f0f0f-2222-4a2b-9c3d-000000000001";
-    let r = s.graph(&tok).install_app_for_user(&ann, &app_id).await;
+    let r = s.graph(&tok).install_app_for_user(ann, &app_id).await;
     assert_eq!(r.assert_error(404, "NotFound"), format!("User Id '{ann}' not found."));
     let fab = s.app_token_in(TENANT_B, FAB).await;
     let r = s.graph(&fab).install_app(Sc::User.scope(), &app_id).await;
@@ -697,10 +697,10 @@ async fn select_consented_permission_set_filter_and_unknown_options() {
         for q in
             ["$expand=nope", "$select=nope", "$select=id,teamsApp/id", "$expand=appDefinitions"]
         {
-            let r = s.graph(&tok).list_installed_apps(sc.scope(), &format!("{q}")).await;
+            let r = s.graph(&tok).list_installed_apps(sc.scope(), q).await;
             assert_eq!(r.status, 400, "{sc:?} {q}: {}", r.body);
             r.assert_error(400, "BadRequest");
-            let r = s.graph(&tok).get_installed_app(sc.scope(), &ia, &format!("{q}")).await;
+            let r = s.graph(&tok).get_installed_app(sc.scope(), &ia, q).await;
             assert_eq!(r.status, 400, "{sc:?} get {q}: {}", r.body);
         }
     }

@@ -282,7 +282,7 @@ async fn kill_9_during_installs(extra: &[&str]) {
     let s = Server::spawn(dir.path(), extra);
     let mut present: BTreeSet<(String, String)> = BTreeSet::new();
     for u in users {
-        let r = s.graph(&token).list_user_installed_apps(&u, "$expand=teamsApp").await;
+        let r = s.graph(&token).list_user_installed_apps(u, "$expand=teamsApp").await;
         assert_eq!(r.status, 200, "{}", r.body);
         for i in r.body["value"].as_array().unwrap() {
             let pair = (u.to_string(), i["teamsApp"]["id"].as_str().unwrap().to_string());
@@ -324,14 +324,14 @@ async fn kill_9_during_installs(extra: &[&str]) {
     for u in users {
         for a in &apps {
             if !present.contains(&(u.to_string(), a.clone())) {
-                let r = s.graph(&token).install_app_for_user(&u, a).await;
+                let r = s.graph(&token).install_app_for_user(u, a).await;
                 assert_eq!(r.status, 201, "{u} {a}: {}", r.body);
                 done += 1;
             }
         }
     }
     for u in users {
-        let r = s.graph(&token).list_user_installed_apps(&u, "$count=true").await;
+        let r = s.graph(&token).list_user_installed_apps(u, "$count=true").await;
         assert_eq!(r.body["value"].as_array().unwrap().len(), APPS, "{u}: {}", r.body);
     }
     assert_eq!(present.len() + done, total);
