@@ -6,6 +6,8 @@
 # drop databases). Installs the PostgreSQL client if it is missing (apt), builds release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/target-dir.sh
+target=$(target_dir) # CARGO_TARGET_DIR or cargo metadata, never a fixed ./target
 
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 SECONDS_MAX=${BENCH_SECONDS:-20}
@@ -22,8 +24,8 @@ command -v cargo >/dev/null 2>&1 || { echo "cargo is needed: https://rustup.rs" 
 
 echo "== building release binaries"
 cargo build --release --locked -p teamsapps -p teamsapps-bench
-BIN=target/release/teamsapps
-BENCH=target/release/teamsapps-bench
+BIN=$target/release/teamsapps
+BENCH=$target/release/teamsapps-bench
 
 work=$(mktemp -d)
 pids=()

@@ -8,6 +8,8 @@
 # skips, unless CI=true or TEAMSAPPS_REQUIRE_SCHEMATHESIS=1. Expects target/debug/teamsapps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/target-dir.sh
+target=$(target_dir) # CARGO_TARGET_DIR or cargo metadata, never a fixed ./target
 . scripts/lib/listening.sh
 
 skip() {
@@ -18,7 +20,7 @@ skip() {
   exit 0
 }
 
-venv=target/schemathesis-venv
+venv=$target/schemathesis-venv
 req=scripts/schemathesis/requirements.txt
 command -v python3 >/dev/null 2>&1 || skip "python3 is not installed"
 if ! cmp -s "$req" "$venv/requirements.txt" 2>/dev/null; then
@@ -29,7 +31,7 @@ if ! cmp -s "$req" "$venv/requirements.txt" 2>/dev/null; then
   cp "$req" "$venv/requirements.txt"
 fi
 
-bin=target/debug/teamsapps
+bin=$target/debug/teamsapps
 [ -x "$bin" ] || cargo build -q -p teamsapps --locked
 out=$(mktemp -d)
 pid=

@@ -79,6 +79,11 @@ if [ "$postgres" = 1 ]; then
   fi
 fi
 
+step "the repository alone: a quick subset from a copy in a fresh directory with no siblings"
+# Conformance (the Graph examples), snapshots, smoke, first runs, /openapi.json and the README
+# example, from a copy of the files git knows; nothing may read outside the repository.
+stage "fresh copy" scripts/fresh-copy.sh
+
 step "README worked example, run as written"
 stage "README example" scripts/readme-example.sh
 

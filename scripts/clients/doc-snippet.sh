@@ -16,9 +16,11 @@
 # Usage: doc-snippet.sh --lang L --file F --pins P [--path D] [--node-modules D] --expect RE...
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+. "$repo/scripts/lib/target-dir.sh"
+target=$(cd "$repo" && target_dir)
 . "$repo/scripts/lib/listening.sh"
 doc=$repo/docs/clients.md
-bin=$repo/target/debug/teamsapps
+bin=$target/debug/teamsapps
 
 lang= file= pins= path_dir= node_modules= expects=()
 while [ $# -gt 0 ]; do

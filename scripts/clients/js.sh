@@ -8,6 +8,8 @@
 # skips, unless CI=true or TEAMSAPPS_REQUIRE_SDK=1. Expects target/debug/teamsapps (else builds it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/target-dir.sh
+target=$(target_dir) # CARGO_TARGET_DIR or cargo metadata, never a fixed ./target
 . scripts/lib/listening.sh
 
 dir=scripts/clients/js
@@ -40,7 +42,7 @@ if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
   cp "$dir/package-lock.json" "$stamp"
 fi
 
-bin=target/debug/teamsapps
+bin=$target/debug/teamsapps
 [ -x "$bin" ] || cargo build -q -p teamsapps --locked
 out=$(mktemp -d)
 pid=

@@ -9,6 +9,8 @@
 # TEAMSAPPS_REQUIRE_SDK=1. Expects target/debug/teamsapps (else builds it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/target-dir.sh
+target=$(target_dir) # CARGO_TARGET_DIR or cargo metadata, never a fixed ./target
 . scripts/lib/listening.sh
 
 dir=scripts/clients/python
@@ -27,7 +29,7 @@ command -v python3 >/dev/null 2>&1 || skip "python3 is not installed (3.9 or lat
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' ||
   skip "$(python3 --version 2>&1) is too old (3.9 or later is needed)"
 
-venv=target/sdk-venv
+venv=$target/sdk-venv
 req=$dir/requirements.txt
 if ! cmp -s "$req" "$venv/requirements.txt" 2>/dev/null; then
   rm -rf "$venv"
@@ -42,7 +44,7 @@ if ! cmp -s "$req" "$venv/requirements.txt" 2>/dev/null; then
 fi
 py=$venv/bin/python
 
-bin=target/debug/teamsapps
+bin=$target/debug/teamsapps
 [ -x "$bin" ] || cargo build -q -p teamsapps --locked
 
 # First the snippet of docs/clients.md, exactly as a new user runs it (its own server on
