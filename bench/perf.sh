@@ -18,6 +18,8 @@
 # the figures of such a run are lower), BENCH_NO_DOC=1 leaves docs/ alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/target-dir.sh
+target=$(target_dir) # CARGO_TARGET_DIR or cargo metadata, never a fixed ./target
 
 SECS=${BENCH_SECONDS:-5}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -53,7 +55,7 @@ if [ "$(nproc)" -lt 2 ]; then
   echo "the benchmark pins the server and the load generator to different cores: it needs 2" >&2
   exit 1
 fi
-VENV=target/bench-venv
+VENV=$target/bench-venv
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt_pkg python3-venv
 if ! "$VENV/bin/python" -c 'import matplotlib' >/dev/null 2>&1 \
   || ! cmp -s bench/requirements.txt "$VENV/requirements.txt"; then
@@ -69,9 +71,9 @@ fi
 
 say "building release binaries"
 cargo build --release --locked -p teamsapps -p teamsapps-bench -p teamsapps-baseline
-BIN=target/release/teamsapps
-BENCH=target/release/teamsapps-bench
-BASE=target/release/teamsapps-baseline
+BIN=$target/release/teamsapps
+BENCH=$target/release/teamsapps-bench
+BASE=$target/release/teamsapps-baseline
 SERVE_HELP=$("$BIN" serve --help)
 DURABILITY_FULL=0
 if grep -q -- '--durability' <<<"$SERVE_HELP"; then DURABILITY_FULL=1; fi
@@ -194,8 +196,8 @@ for op in install upgrade get list token; do
     kill -INT "$perf_pid"; wait "$perf_pid" || true
     perf report -i "$work/perf-$op.data" --no-children --sort symbol --stdio \
       >"$work/perf-$op.txt" 2>/dev/null || true
-    grep -v '^$' "$work/perf-$op.txt" | head -400 >"target/bench-profile-$op.txt" || true
-    say "   profile of the server: target/bench-profile-$op.txt"
+    grep -v '^$' "$work/perf-$op.txt" | head -400 >"$target/bench-profile-$op.txt" || true
+    say "   profile of the server: $target/bench-profile-$op.txt"
   fi
   if [ "$op" = install ] || [ "$op" = upgrade ]; then
     # Writes start again from pristine data: every request still a real change.
@@ -259,11 +261,11 @@ fi
 
 machine="$(nproc) cores of $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), \
 $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(date -u +%Y-%m-%d), $QUIET"
-cp "$RESULTS" target/bench-perf-results.jsonl
+cp "$RESULTS" "$target/bench-perf-results.jsonl"
 if [ "${BENCH_NO_DOC:-0}" = 1 ]; then
-  say "results in target/bench-perf-results.jsonl (BENCH_NO_DOC=1: docs/ untouched)"
+  say "results in $target/bench-perf-results.jsonl (BENCH_NO_DOC=1: docs/ untouched)"
   exit 0
 fi
 "$VENV/bin/python" bench/report.py "$RESULTS" docs/performance.md docs/performance.png "$machine" \
   "BENCH_SECONDS=$SECS, BENCH_CONNECTIONS=$CONNECTIONS, BENCH_USERS=$USERS, BENCH_INSTALL_USERS=$INSTALL_USERS, BENCH_SCALE=$SCALE"
-say "docs/performance.md and docs/performance.png written (raw results: target/bench-perf-results.jsonl)"
+say "docs/performance.md and docs/performance.png written (raw results: $target/bench-perf-results.jsonl)"
