@@ -109,6 +109,14 @@ step "schemathesis (pinned) against /openapi.json: no 5xx, every answer as docum
 # index (a failure under CI=true or TEAMSAPPS_REQUIRE_SCHEMATHESIS=1).
 stage schemathesis scripts/schemathesis.sh
 
+step "container image: ./Dockerfile built with podman on a debootstrapped bookworm base, run and checked from the host (TEAMSAPPS_TEST_CONTAINER=1; minutes the first time)"
+if [ "${TEAMSAPPS_TEST_CONTAINER:-}" = 1 ]; then
+  stage container scripts/container-test.sh
+else
+  echo "skipped: set TEAMSAPPS_TEST_CONTAINER=1 to build and check the container image"
+  skip container
+fi
+
 if [ "$postgres" = 0 ]; then
   skip "cargo test (PostgreSQL)"
   printf '\n'
