@@ -97,6 +97,9 @@ step "Python Graph client suite (msgraph-sdk + azure-identity + MSAL, pinned) ov
 # make that a failure).
 stage "Python client suite" scripts/clients/python.sh
 
+step "Python package: the teamsapps wheel (maturin, bin bindings) in a fresh venv, its pytest fixture driving msgraph-sdk"
+stage "Python package" scripts/packages/python.sh
+
 step "JavaScript Graph client (@microsoft/microsoft-graph-client + @azure/identity, pinned) over HTTPS"
 # npm ci from scripts/clients/js/package-lock.json once, then node --test; skips loudly without
 # node/npm or the registry (a failure under CI=true or TEAMSAPPS_REQUIRE_SDK=1).
