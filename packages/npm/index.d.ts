@@ -89,7 +89,8 @@ export interface Admin {
   reset(): Promise<{ reset: true; elapsedMs: number }>;
   snapshot(name: string): Promise<unknown>;
   restore(name: string): Promise<unknown>;
-  settings(): Promise<Settings>;
+  /** GET; with `settings`, PUT first and answer what the server now has. */
+  settings(settings?: Settings): Promise<Settings>;
   setSettings(settings: Settings): Promise<Settings>;
   requests(): Promise<LoggedRequest[]>;
   clearRequests(): Promise<null>;
@@ -133,8 +134,28 @@ export declare class Teamsapps {
   /** Milliseconds from spawn to ready. */
   readonly startMs: number;
 
+  /** The first app registration's credentials. */
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** TEAMSAPPS_URL, TEAMSAPPS_ADMIN_KEY, TEAMSAPPS_TENANT_ID (and NODE_EXTRA_CA_CERTS with tls), for child processes. */
+  readonly env: Record<string, string>;
+
   tenant(id?: string): FixtureTenant;
   application(app?: string, tenant?: string): FixtureApplication;
+  /** The same as application(). */
+  app(app?: string, tenant?: string): FixtureApplication;
+  /** A plain HTTP request with a token (yours, or one token() gets for app/user/tenant). */
+  request(
+    method: string,
+    path: string,
+    options?: Pick<SignIn, "app" | "user" | "tenant"> & {
+      token?: string;
+      json?: unknown;
+      body?: Buffer | string;
+      contentType?: string;
+      headers?: Record<string, string>;
+    },
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json(): any }>;
   user(user: string, tenant?: string): FixtureUser;
   /** Back to the seed state (admin.reset()). */
   reset(): Promise<{ reset: true; elapsedMs: number }>;
@@ -146,14 +167,16 @@ export declare class Teamsapps {
    */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   graphClient(options?: SignIn & { version?: "v1.0" | "beta" }): any;
-  /** An app package (zip) made by `teamsapps package`. */
-  appPackage(manifest: object | string, options?: PackageOptions): Promise<Buffer>;
+  /** An app package (zip) made by `teamsapps package` (by default the "Hello" app with a fresh id). */
+  appPackage(manifest?: object | string, options?: PackageOptions): Promise<Buffer>;
   /** Kills the server and removes its temporary files. */
   stop(): Promise<void>;
 }
 
 export declare function startTeamsapps(options?: StartOptions): Promise<Teamsapps>;
-export declare function appPackage(manifest: object | string, options?: PackageOptions): Promise<Buffer>;
+export declare function appPackage(manifest?: object | string, options?: PackageOptions): Promise<Buffer>;
+/** The manifest of a small "Hello" app (a fresh id unless given). */
+export declare function helloManifest(id?: string, version?: string): Record<string, unknown>;
 /** The teamsapps binary of this platform. */
 export declare function binaryPath(): string;
 export declare const GRAPH_SCOPE: string;

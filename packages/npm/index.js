@@ -150,15 +150,36 @@ function run(bin, args, { encoding = "utf8" } = {}) {
   });
 }
 
+/** A small "Hello" app manifest (a bot in every scope, icons drawn by `teamsapps package`). */
+function helloManifest(id = crypto.randomUUID(), version = "1.0.0") {
+  return {
+    manifestVersion: "1.17",
+    id,
+    version,
+    name: { short: "Hello", full: "Hello from teamsapps" },
+    description: { short: "Says hello", full: "A small demo app that says hello in chats, teams and personal scope." },
+    developer: {
+      name: "Contoso",
+      websiteUrl: "https://contoso.example",
+      privacyUrl: "https://contoso.example/privacy",
+      termsOfUseUrl: "https://contoso.example/terms",
+    },
+    icons: { color: "color.png", outline: "outline.png" },
+    bots: [{ botId: crypto.randomUUID(), scopes: ["personal", "team", "groupChat"] }],
+  };
+}
+
 /**
  * An app package (zip, as a Buffer) for Graph's publish and update, made by `teamsapps package`
  * (which draws the icons a manifest names but lacks). `manifest` is a manifest object or the path
- * of a manifest.json; `id` and `version` override the manifest's.
+ * of a manifest.json (by default a small "Hello" app with a fresh id); `id` and `version`
+ * override the manifest's.
  */
 async function appPackage(manifest, { id, version, binary } = {}) {
   const bin = binary ?? binaryPath();
   let dir;
   let file;
+  if (manifest === undefined || manifest === null) manifest = helloManifest(id, version);
   if (typeof manifest === "string") {
     file = path.resolve(manifest);
   } else {
@@ -190,8 +211,11 @@ class Teamsapps {
       snapshot: (name) => ctl("POST", `snapshots/${encodeURIComponent(name)}`),
       /** Puts the state saved under `name` back exactly. */
       restore: (name) => ctl("POST", `snapshots/${encodeURIComponent(name)}/restore`),
-      /** The throttling and fault settings (the --config shape). */
-      settings: () => ctl("GET", "settings"),
+      /**
+       * The throttling and fault settings (the --config shape); with `settings`, replaces them
+       * first (PUT) and answers what the server now has.
+       */
+      settings: (settings) => (settings === undefined ? ctl("GET", "settings") : ctl("PUT", "settings", settings)),
       /** Replaces the throttling and fault settings; answers the new ones. */
       setSettings: (settings) => ctl("PUT", "settings", settings),
       /** The request log: the last 1,000 Graph requests, oldest first. */
@@ -227,6 +251,49 @@ class Teamsapps {
     const found = t.applications.find((a) => a.appId === app || a.displayName === app);
     if (!found) throw new Error(`tenant ${t.id} of the fixture has no app registration "${app}"`);
     return found;
+  }
+
+  /** The same as application(). */
+  app(app, tenant) {
+    return this.application(app, tenant);
+  }
+
+  /** The first app registration's client id and secret (see `applications` for the others). */
+  get clientId() {
+    return this.application().clientId;
+  }
+
+  get clientSecret() {
+    return this.application().clientSecret;
+  }
+
+  /**
+   * Environment for code under test in a child process (or a Jest/Vitest globalSetup):
+   * TEAMSAPPS_URL, TEAMSAPPS_ADMIN_KEY, TEAMSAPPS_TENANT_ID and with tls NODE_EXTRA_CA_CERTS.
+   */
+  get env() {
+    const env = { TEAMSAPPS_URL: this.baseUrl, TEAMSAPPS_ADMIN_KEY: this.adminKey, TEAMSAPPS_TENANT_ID: this.tenantId };
+    if (this.caCert) env.NODE_EXTRA_CA_CERTS = this.caCert;
+    return env;
+  }
+
+  /**
+   * A plain HTTP request to the server (`path` like `/v1.0/appCatalogs/teamsApps`) with `token`,
+   * or else a token as token({ app, user, tenant }) gets it; `json` is sent as JSON, `body`
+   * (a Buffer or string) as is. Answers { status, headers, text, json() }. No Graph client needed.
+   */
+  async request(method, urlPath, { app, user, tenant, token, json, body, contentType, headers = {} } = {}) {
+    const h = { ...headers };
+    if (!Object.keys(h).some((k) => k.toLowerCase() === "authorization")) {
+      h.Authorization = `Bearer ${token ?? (await this.token({ app, user, tenant }))}`;
+    }
+    if (json !== undefined) {
+      body = JSON.stringify(json);
+      contentType = contentType ?? "application/json";
+    }
+    if (contentType) h["Content-Type"] = contentType;
+    const res = await this._send(method, urlPath, { headers: h, body });
+    return { ...res, json: () => JSON.parse(res.text) };
   }
 
   /** A user of a tenant by id or user principal name. */
@@ -568,4 +635,4 @@ async function startTeamsapps(options = {}) {
   }
 }
 
-module.exports = { startTeamsapps, appPackage, binaryPath, Teamsapps, GRAPH_SCOPE };
+module.exports = { startTeamsapps, appPackage, helloManifest, binaryPath, Teamsapps, GRAPH_SCOPE };

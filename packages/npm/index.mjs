@@ -2,5 +2,5 @@
 // so `import` and `require` in one test run share one module and one set of servers.
 import helper from "./index.js";
 
-export const { startTeamsapps, appPackage, binaryPath, Teamsapps, GRAPH_SCOPE } = helper;
+export const { startTeamsapps, appPackage, helloManifest, binaryPath, Teamsapps, GRAPH_SCOPE } = helper;
 export default helper;

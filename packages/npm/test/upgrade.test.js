@@ -159,11 +159,31 @@ describe("the teamsapps npm package with @microsoft/microsoft-graph-client", () 
     try {
       await assert.rejects(orgApps(), (e) => e instanceof GraphError && e.statusCode === 500);
     } finally {
-      await ta.admin.setSettings(original);
+      assert.deepEqual(await ta.admin.settings(original), original);
     }
     assert.ok((await orgApps()).length >= 1);
     await ta.admin.clearRequests();
     assert.deepEqual(await ta.admin.requests(), []);
+  });
+
+  it("sends plain requests with tokens of the fixture, no Graph client needed", async () => {
+    assert.equal(ta.clientId, "11111111-1111-4111-8111-111111111111");
+    assert.equal(ta.app("Inventory report").clientSecret, "report-secret");
+    assert.deepEqual(ta.env, { TEAMSAPPS_URL: ta.baseUrl, TEAMSAPPS_ADMIN_KEY: ta.adminKey, TEAMSAPPS_TENANT_ID: DEMO_TENANT });
+    const hello = await ta.request("POST", "/v1.0/appCatalogs/teamsApps", {
+      user: "megan@contoso.example",
+      body: await ta.appPackage(),
+      contentType: "application/zip",
+    });
+    assert.equal(hello.status, 201, hello.text);
+    assert.equal(hello.json().displayName, "Hello");
+    const refused = await ta.request("POST", "/v1.0/appCatalogs/teamsApps", {
+      app: "Inventory report",
+      body: await ta.appPackage(),
+      contentType: "application/zip",
+    });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.json().error.code, "AccessDenied");
   });
 
   it("reset() puts the seed state back", async () => {
