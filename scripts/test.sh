@@ -106,10 +106,11 @@ step "JavaScript Graph client (@microsoft/microsoft-graph-client + @azure/identi
 stage "JavaScript client" scripts/clients/js.sh
 
 step "npm package: packages/npm packed, installed into a fresh project, node --test driving @microsoft/microsoft-graph-client (pinned)"
-# Release binary (a no-op after the README example's build), npm pack, npm install of the tarball and
+# npm pack, npm install of the tarball and
 # @microsoft/microsoft-graph-client 3.0.7 into a temp project, then node --test; skips loudly without
 # node/npm or the registry (a failure under CI=true or TEAMSAPPS_REQUIRE_SDK=1).
-stage "npm package" scripts/packages/npm.sh
+# The debug binary the earlier stages built: a release build here would be a cold one in CI.
+stage "npm package" env TEAMSAPPS_NPM_PROFILE=debug scripts/packages/npm.sh
 
 step "schemathesis (pinned) against /openapi.json: no 5xx, every answer as documented"
 # Builds target/schemathesis-venv from scripts/schemathesis/requirements.txt when it changed;
