@@ -3,7 +3,7 @@
 # ignored) into a fresh temporary directory that has no sibling folders, then runs a quick
 # subset of the test command there: the Graph-example conformance suite, the whole-body
 # snapshots, the smoke and first-run suites and /openapi.json, and the README's worked example.
-# A test, script or build step that reads anything outside the repository (a `../shared`, a
+# A test, script or build step that reads anything outside the repository (a sibling folder, a
 # file of the original checkout) fails here. The copy builds into its own target directory,
 # `fresh-copy` inside the caller's (CARGO_TARGET_DIR or cargo metadata), kept between runs:
 # sharing the caller's would mix artifacts, since cargo hashes workspace crates by their

@@ -9,16 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/target-dir.sh
+. scripts/lib/skip.sh
 target=$(target_dir) # CARGO_TARGET_DIR or cargo metadata, never a fixed ./target
 . scripts/lib/listening.sh
 
-skip() {
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-  echo "!!! SKIPPED: the schemathesis run against /openapi.json: $*" >&2
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-  if [ "${CI:-}" = true ] || [ "${TEAMSAPPS_REQUIRE_SCHEMATHESIS:-}" = 1 ]; then exit 1; fi
-  exit 0
-}
+skip() { skip_stage "the schemathesis run against /openapi.json" TEAMSAPPS_REQUIRE_SCHEMATHESIS "$*"; }
 
 venv=$target/schemathesis-venv
 req=scripts/schemathesis/requirements.txt

@@ -10,20 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/target-dir.sh
+. scripts/lib/skip.sh
 target=$(target_dir) # CARGO_TARGET_DIR or cargo metadata, never a fixed ./target
 . scripts/lib/listening.sh
 
 dir=scripts/clients/python
-skip() {
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-  echo "!!! SKIPPED: the Python Graph client suite ($dir): $*" >&2
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-  if [ "${TEAMSAPPS_REQUIRE_SDK:-}" = 1 ] || [ "${CI:-}" = true ]; then
-    echo "!!! CI=true or TEAMSAPPS_REQUIRE_SDK=1: a skipped client suite is a failure" >&2
-    exit 1
-  fi
-  exit 0
-}
+skip() { skip_stage "the Python Graph client suite ($dir)" TEAMSAPPS_REQUIRE_SDK "$*"; }
 
 command -v python3 >/dev/null 2>&1 || skip "python3 is not installed (3.9 or later is needed)"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' ||

@@ -16,18 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/target-dir.sh
+. scripts/lib/skip.sh
 
 pkg=packages/npm
-skip() {
-  local verdict=SKIPPED required=0
-  if [ "${TEAMSAPPS_REQUIRE_SDK:-}" = 1 ] || [ "${CI:-}" = true ]; then
-    verdict="FAILED (required under CI=true or TEAMSAPPS_REQUIRE_SDK=1)" required=1
-  fi
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-  echo "!!! $verdict: the npm package test ($pkg): $*" >&2
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-  exit "$required"
-}
+skip() { skip_stage "the npm package test ($pkg)" TEAMSAPPS_REQUIRE_SDK "$*"; }
 
 command -v node >/dev/null 2>&1 || skip "node is not installed (Node.js 20 or later is needed)"
 command -v npm >/dev/null 2>&1 || skip "npm is not installed"

@@ -20,19 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/target-dir.sh
+. scripts/lib/skip.sh
 
 started=$SECONDS
 pkg=packages/python
-skip() {
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-  echo "!!! SKIPPED: the Python package ($pkg): $*" >&2
-  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-  if [ "${TEAMSAPPS_REQUIRE_SDK:-}" = 1 ] || [ "${CI:-}" = true ]; then
-    echo "!!! CI=true or TEAMSAPPS_REQUIRE_SDK=1: a skipped package test is a failure" >&2
-    exit 1
-  fi
-  exit 0
-}
+skip() { skip_stage "the Python package ($pkg)" TEAMSAPPS_REQUIRE_SDK "$*"; }
 # Seconds since $1 (a `now` value), with one decimal.
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

@@ -75,10 +75,6 @@ impl Server {
 }
 
 impl Graph<'_> {
-    pub fn version(&self) -> Version {
-        self.version
-    }
-
     /// The same caller on another version.
     pub fn on(self, version: Version) -> Self {
         Graph { version, ..self }
