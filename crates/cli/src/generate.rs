@@ -68,6 +68,7 @@ pub fn run(args: FixtureArgs) -> anyhow::Result<()> {
 /// The secret and passwords every generated tenant uses (printed with the file's summary).
 pub const ROLLOUT_SECRET: &str = "rollout-secret";
 pub const READER_SECRET: &str = "report-secret";
+pub const USER_ROLLOUT_SECRET: &str = "user-rollout-secret";
 pub const ADMIN_PASSWORD: &str = "admin-password";
 pub const USER_PASSWORD: &str = "user-password";
 
@@ -253,7 +254,8 @@ pub fn generate(args: &GenerateArgs) -> (Value, Counts) {
              "applicationPermissions": ["AppCatalog.Read.All",
                 "TeamsAppInstallation.ReadWriteAndConsentForUser.All",
                 "TeamsAppInstallation.ReadWriteAndConsentForChat.All",
-                "TeamsAppInstallation.ReadWriteAndConsentForTeam.All"],
+                "TeamsAppInstallation.ReadWriteAndConsentForTeam.All",
+                "User.Read.All", "Team.ReadBasic.All", "Chat.ReadBasic.All"],
              "delegatedPermissions": ["AppCatalog.ReadWrite.All",
                 "TeamsAppInstallation.ReadWriteForUser",
                 "TeamsAppInstallation.ReadWriteAndConsentForChat",
@@ -263,6 +265,14 @@ pub fn generate(args: &GenerateArgs) -> (Value, Counts) {
              "applicationPermissions": ["AppCatalog.Read.All",
                 "TeamsAppInstallation.ReadForUser.All", "TeamsAppInstallation.ReadForChat.All",
                 "TeamsAppInstallation.ReadForTeam.All"]},
+            // Can upgrade personal installations without consenting to RSC and only read the
+            // others: what a rollout plan reports as blocked.
+            {"appId": stable_guid(&[&tid, "registration", "user-rollout"]),
+             "displayName": "Personal-scope rollout", "clientSecret": USER_ROLLOUT_SECRET,
+             "applicationPermissions": ["AppCatalog.Read.All",
+                "TeamsAppInstallation.ReadWriteForUser.All", "TeamsAppInstallation.ReadForChat.All",
+                "TeamsAppInstallation.ReadForTeam.All",
+                "User.Read.All", "Team.ReadBasic.All", "Chat.ReadBasic.All"]},
         ],
         "catalog": catalog,
         "installations": installations,
@@ -318,8 +328,8 @@ fn generate_to_file(args: &GenerateArgs) -> anyhow::Result<()> {
         "wrote {} ({} bytes): tenant {}, {} users, {} teams, {} chats, {} catalog apps \
          ({} definitions), {} installations ({} user, {} team, {} chat); \
          admin admin@generated.example / {ADMIN_PASSWORD}, every other user / {USER_PASSWORD}; \
-         app registrations {} / {ROLLOUT_SECRET} (installs everywhere, publishes as the admin) \
-         and {} / {READER_SECRET} (reads)",
+         app registrations {} / {ROLLOUT_SECRET} (finds and upgrades everywhere, publishes as the \
+         admin), {} / {READER_SECRET} (reads) and {} / {USER_ROLLOUT_SECRET} (personal scope only, no consent)",
         if args.out == Path::new("-") { "stdout".into() } else { args.out.display().to_string() },
         text.len(),
         tenant["id"].as_str().unwrap_or_default(),
@@ -334,6 +344,7 @@ fn generate_to_file(args: &GenerateArgs) -> anyhow::Result<()> {
         counts.chat_installations,
         tenant["applications"][0]["appId"].as_str().unwrap_or_default(),
         tenant["applications"][1]["appId"].as_str().unwrap_or_default(),
+        tenant["applications"][2]["appId"].as_str().unwrap_or_default(),
     );
     Ok(())
 }
