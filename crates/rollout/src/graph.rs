@@ -162,6 +162,9 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_secs_f64((base * jitter).min(30.0))
 }
 
+/// 429s one call rides out before it gives up (Graph's 10-second window, many times over).
+const MAX_THROTTLED: u32 = 200;
+
 fn transient(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }
@@ -297,7 +300,14 @@ impl Graph {
         };
         let mut renewed = false;
         let mut last = String::new();
-        for attempt in 1..=self.max_attempts {
+        // A 429 is Graph pacing us, not a failure: it does not use up the attempts that 5xx
+        // answers and connection errors get (a herd of waiters woken by the same Retry-After
+        // would otherwise starve the unlucky ones), up to a bound that still ends a run that
+        // is throttled forever.
+        let mut throttled = 0u32;
+        let mut attempt = 0u32;
+        while attempt < self.max_attempts {
+            attempt += 1;
             let token = self.token(false).await?;
             let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
             if let Some(b) = body {
@@ -323,16 +333,25 @@ impl Graph {
                         if status == 429 {
                             self.throttled.fetch_add(1, Ordering::Relaxed);
                             self.concurrency.on_throttled();
+                            throttled += 1;
+                            if throttled < MAX_THROTTLED {
+                                attempt -= 1;
+                            }
                         }
                         last = format!("{status} {}", body["error"]["code"].as_str().unwrap_or(""));
                         self.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt))).await;
+                        let pause = match wait {
+                            // Spread the waiters that one Retry-After would wake together.
+                            Some(w) => w.mul_f64(rand::thread_rng().gen_range(1.0..1.5)),
+                            None => backoff(attempt),
+                        };
+                        tokio::time::sleep(pause).await;
                         continue;
                     }
                     if (200..300).contains(&status) {
                         self.concurrency.on_success();
                     }
-                    return Ok(Answer { status, body, attempts: attempt });
+                    return Ok(Answer { status, body, attempts: attempt + throttled });
                 }
                 Err(e) => {
                     last = format!("connection error: {e}");

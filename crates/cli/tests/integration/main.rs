@@ -26,6 +26,7 @@ mod openapi;
 mod paging;
 mod persistence;
 mod postgres_cli;
+mod rollout;
 mod smoke;
 mod snapshots;
 mod teamwork;

@@ -142,16 +142,41 @@ impl Server {
         s
     }
 
+    /// A fresh server on a fresh database seeded with `fixture` instead of the test fixture.
+    pub async fn start_seeded(fixture: &Path, extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_path_buf();
+        let mut s = Self::spawn_seeded(&data, fixture, extra);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// kill -9, then the binary again on the same store (the seed applied on top of it).
+    pub fn restart_seeded(&mut self, fixture: &Path, extra: &[&str]) {
+        self.kill9();
+        let mut next = Self::spawn_seeded(&self.data, fixture, extra);
+        next._dir = self._dir.take();
+        *self = next;
+    }
+
     /// Starts the binary on `data` (kept by the caller across restarts).
     pub fn spawn(data: &Path, extra: &[&str]) -> Server {
+        Self::spawn_seeded(data, &fixture_path(), extra)
+    }
+
+    /// Starts the binary on `data` seeded with `fixture`; `--listen` in `extra` replaces port 0
+    /// (a restart on the port its clients know).
+    pub fn spawn_seeded(data: &Path, fixture: &Path, extra: &[&str]) -> Server {
         let stderr_log = data.join(format!("server-{}.log", uuid::Uuid::new_v4()));
         let log = std::fs::File::create(&stderr_log).expect("log file");
-        let fixture = fixture_path();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_teamsapps"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .args(store_args(data))
+        cmd.arg("serve");
+        if !extra.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(store_args(data))
             .arg("--seed")
-            .arg(&fixture)
+            .arg(fixture)
             .args(extra)
             .env("TEAMSAPPS_LOG", "info")
             .stdout(Stdio::piped())
