@@ -325,8 +325,27 @@ async fn plan_cmd(a: PlanArgs) -> Code {
         batch: false,
     };
     let journal = Journal::open(&a.journal).map_err(Usage)?;
+    refuse_replanning(&journal, &a.journal).map_err(Usage)?;
     let graph = graph_for(&recorded, secret).map_err(Usage)?;
     make_plan(&journal, &graph, &recorded, a.json).await
+}
+
+/// A new plan replaces the targets: refused once a run has recorded answers, which it would
+/// lose.
+fn refuse_replanning(journal: &Journal, path: &Path) -> anyhow::Result<()> {
+    let started = journal
+        .targets()?
+        .iter()
+        .filter(|t| matches!(t.state, State::InFlight | State::Upgraded | State::Failed))
+        .count();
+    if started > 0 {
+        bail!(
+            "the journal {} already records a run ({started} target(s) answered or in flight); a new plan would replace them. Continue it with `teamsapps rollout resume --journal {}`, or plan into a new journal file",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 async fn run_cmd(a: RunArgs) -> Code {
@@ -340,12 +359,25 @@ async fn run_cmd(a: RunArgs) -> Code {
     if !(0.0..=1.0).contains(&a.max_failure_rate) {
         return usage(anyhow::anyhow!("--max-failure-rate must be between 0 and 1"));
     }
+    let waves = waves(&a.waves).map_err(Usage)?;
+    // Bad plan options are refused before the journal file is created.
+    let fresh = if a.journal.exists() { None } else { Some(plan_options(&a.plan).map_err(Usage)?) };
     let journal = Journal::open(&a.journal).map_err(Usage)?;
     let has_plan = journal.has_plan().map_err(Usage)?;
-    let plan = if has_plan {
-        recorded(&journal).map_err(Usage)?.plan
-    } else {
-        plan_options(&a.plan).map_err(Usage)?
+    let plan = match fresh {
+        Some(plan) => plan,
+        None if has_plan => {
+            let plan = recorded(&journal).map_err(Usage)?.plan;
+            if let Some(app) = a.plan.app.as_deref().filter(|app| *app != plan.app) {
+                return usage(anyhow::anyhow!(
+                    "the journal {} holds a plan for the app '{}', not '{app}': name a new journal file for another app",
+                    a.journal.display(),
+                    plan.app
+                ));
+            }
+            plan
+        }
+        None => plan_options(&a.plan).map_err(Usage)?,
     };
     let r = Recorded {
         graph: a.sign_in.graph.clone(),
@@ -353,7 +385,7 @@ async fn run_cmd(a: RunArgs) -> Code {
         tenant,
         client_id,
         plan,
-        waves: waves(&a.waves).map_err(Usage)?,
+        waves,
         max_failure_rate: a.max_failure_rate,
         concurrency,
         batch: a.batch,

@@ -309,7 +309,7 @@ fn journal_rows(journal: &Path) -> Vec<Row> {
         .prepare(
             "SELECT scope, resource_id, installation_id, state, attempts, repeats, \
              COALESCE(error_code, ''), COALESCE(reason, ''), needs_consent, \
-             COALESCE(error_message, '') FROM targets ORDER BY id",
+             COALESCE(error_message, ''), COALESCE(verified_version, '') FROM targets ORDER BY id",
         )
         .unwrap();
     stmt.query_map([], |r| {
@@ -324,6 +324,7 @@ fn journal_rows(journal: &Path) -> Vec<Row> {
             reason: r.get(7)?,
             needs_consent: r.get::<_, i64>(8)? != 0,
             error_message: r.get(9)?,
+            verified: r.get(10)?,
         })
     })
     .unwrap()
@@ -343,6 +344,8 @@ struct Row {
     reason: String,
     needs_consent: bool,
     error_message: String,
+    /// The version the verify pass read back.
+    verified: String,
 }
 
 impl Row {
@@ -389,6 +392,8 @@ async fn assert_all_upgraded_once(t: &Tenant, journal: &Path) {
     assert_eq!(rows.len(), t.installed.len(), "the plan found every installation");
     let not: Vec<&Row> = rows.iter().filter(|r| r.state != "upgraded").collect();
     assert!(not.is_empty(), "not upgraded in the journal: {not:#?}");
+    let unverified: Vec<&Row> = rows.iter().filter(|r| r.verified != TARGET_VERSION).collect();
+    assert!(unverified.is_empty(), "the verify pass read these back otherwise: {unverified:#?}");
     let applied = t.applied_upgrades().await;
     for row in &rows {
         let n = applied.get(&row.path()).copied().unwrap_or(0) as i64;
@@ -759,4 +764,80 @@ async fn usage_and_sign_in_errors_exit_2_and_say_what_to_do() {
     assert!(out.status.success(), "{}", stderr(&out));
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(plan["rows"].as_array().unwrap().iter().all(|r| r["toUpgrade"] == 0), "{plan}");
+}
+
+#[tokio::test]
+async fn run_plans_first_and_a_targets_file_restricts_the_rollout_to_its_lines() {
+    let t = Tenant::new(Setup::default()).await;
+    let pick = |scope: &str, n: usize| -> Vec<String> {
+        t.installed.iter().filter(|(s, _)| s == scope).take(n).map(|(_, id)| id.clone()).collect()
+    };
+    let (users, chats, teams) = (pick("user", 3), pick("chat", 1), pick("team", 1));
+    let mut csv = String::from("scope,id\n# a comment, then one line per target\n");
+    for (scope, ids) in [("user", &users), ("chat", &chats), ("team", &teams)] {
+        for id in ids {
+            csv.push_str(&format!("{scope},{id}\n"));
+        }
+    }
+    let targets = t.dir.path().join("targets.csv");
+    std::fs::write(&targets, csv).unwrap();
+    let journal = t.journal("targets.db");
+    let out = t.run(
+        t.rollout_ref(),
+        &[
+            "run",
+            "--app",
+            &t.app,
+            "--journal",
+            &path_str(&journal),
+            "--targets",
+            &path_str(&targets),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = journal_rows(&journal);
+    let planned: Vec<(String, String)> =
+        rows.iter().map(|r| (r.scope.clone(), r.resource.clone())).collect();
+    assert_eq!(planned.len(), 5, "{planned:?}");
+    for (scope, ids) in [("user", &users), ("chat", &chats), ("team", &teams)] {
+        for id in ids {
+            assert!(planned.contains(&(scope.to_string(), id.clone())), "{scope} {id}");
+        }
+    }
+    for ((scope, id), v) in t.versions().await {
+        let listed = planned.contains(&(scope.clone(), id.clone()));
+        assert_eq!(v, if listed { TARGET_VERSION } else { "1.0.0" }, "{scope} {id}");
+    }
+    // A bad line is refused with its line number, before anything is planned.
+    std::fs::write(&targets, "user,a\ngroup,b\n").unwrap();
+    let other = t.journal("bad-targets.db");
+    let out = t.run(
+        t.rollout_ref(),
+        &[
+            "plan",
+            "--app",
+            &t.app,
+            "--journal",
+            &path_str(&other),
+            "--targets",
+            &path_str(&targets),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("targets.csv:2: unknown scope 'group'"), "{}", stderr(&out));
+    let out = t.run(
+        t.rollout_ref(),
+        &["run", "--app", &t.app, "--journal", &path_str(&other), "--targets", &path_str(&targets)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!other.exists(), "nothing is written for bad input");
+    // A journal that records a run is not planned over, nor run for another app.
+    let out = t.run(t.rollout_ref(), &["plan", "--app", &t.app, "--journal", &path_str(&journal)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already records a run (5 target(s)"), "{}", stderr(&out));
+    let out =
+        t.run(t.rollout_ref(), &["run", "--app", "another", "--journal", &path_str(&journal)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("holds a plan for the app"), "{}", stderr(&out));
+    assert_eq!(count(&journal_rows(&journal), "upgraded"), 5, "the journal is as it was");
 }
