@@ -10,6 +10,7 @@ mod logging;
 mod package;
 mod progress;
 mod rollout;
+mod rollout_progress;
 mod serve;
 mod tls;
 
@@ -60,7 +61,12 @@ fn main() -> std::process::ExitCode {
         _ => true,
     };
     let log_format = cli.log_format;
-    if let Err(e) = logging::init(log_format, request_log) {
+    // A rollout's log lines make way for its progress bar.
+    let logs = match &cli.command {
+        Command::Rollout(_) => rollout_progress::init_logging(log_format),
+        _ => logging::init(log_format, request_log),
+    };
+    if let Err(e) = logs {
         eprintln!("error: {e:#}");
         return std::process::ExitCode::FAILURE;
     }

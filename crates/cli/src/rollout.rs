@@ -2,11 +2,10 @@
 //! the command line. Exit codes: 0 all done, 1 some targets failed for good, 2 usage or sign-in
 //! error, 3 stopped by the failure-rate gate, 130 stopped by Ctrl-C (resumable).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
@@ -437,30 +436,15 @@ async fn execute(journal: Journal, graph: Arc<Graph>, r: &Recorded, path: &Path)
     }
     let progress = Arc::new(Progress::default());
     let started = Instant::now();
-    let ticker = {
-        let (p, g) = (progress.clone(), graph.clone());
-        tokio::spawn(async move {
-            let tty = std::io::stderr().is_terminal();
-            let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(5) };
-            loop {
-                tokio::time::sleep(every).await;
-                let line = run::progress_line(&p, started, g.concurrency.current());
-                if tty {
-                    eprint!("\r\x1b[2K{line}");
-                } else {
-                    eprintln!("{line}");
-                }
-            }
-        })
-    };
+    let display =
+        crate::rollout_progress::start(progress.clone(), graph.concurrency.clone(), started);
     let opts =
         RunOptions { waves: r.waves.clone(), max_failure_rate: r.max_failure_rate, batch: r.batch };
     let outcome =
         run::run(graph.clone(), journal.clone(), Arc::new(app), &opts, stop, progress.clone())
             .await
             .map_err(Usage)?;
-    ticker.abort();
-    eprintln!("\n{}", run::progress_line(&progress, started, graph.concurrency.current()));
+    display.finish();
     let resume = format!("teamsapps rollout resume --journal {}", path.display());
     match outcome {
         Outcome::Done { failed } => {
