@@ -87,16 +87,18 @@ fn esc(s: &str) -> String {
 /// Horizontal bars of versions per scope, before (the plan's versions) and after.
 fn chart(targets: &[Target]) -> String {
     let mut rows: Vec<(String, String, usize)> = Vec::new();
-    let mut per: BTreeMap<(String, String), usize> = BTreeMap::new();
+    // Per scope, its "before" bars first, then its "after" bars.
+    let mut per: BTreeMap<(String, u8, String), usize> = BTreeMap::new();
     for t in targets {
         let after = match t.state {
             State::Upgraded => t.to_version.clone(),
             _ => t.from_version.clone(),
         };
-        *per.entry((format!("{} before", t.scope), t.from_version.clone())).or_default() += 1;
-        *per.entry((format!("{} after", t.scope), after)).or_default() += 1;
+        *per.entry((t.scope.clone(), 0, t.from_version.clone())).or_default() += 1;
+        *per.entry((t.scope.clone(), 1, after)).or_default() += 1;
     }
-    for ((label, version), n) in per {
+    for ((scope, when, version), n) in per {
+        let label = format!("{scope} {}", if when == 0 { "before" } else { "after" });
         rows.push((label, version, n));
     }
     let max = rows.iter().map(|r| r.2).max().unwrap_or(1).max(1);
