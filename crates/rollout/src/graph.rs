@@ -78,27 +78,45 @@ struct Token {
     roles: Vec<String>,
 }
 
-/// The adaptive limit on requests in flight.
+/// The adaptive limit on requests in flight, between `min` (where it starts) and `max`.
+///
+/// Graph's limits are token buckets: a 429 says the bucket is empty, not that the service is
+/// overloaded, and a call waiting out its `Retry-After` still holds its slot while sending
+/// nothing. So one 429 takes a quarter off, and only once per round trip: a 429 answering a
+/// request sent before the last cut says nothing new (a burst of them would otherwise halve
+/// the limit to 1 in a moment, leaving the bucket idle while the few slots sleep). It never
+/// goes below where it started, and grows back by one after every `current` successes.
 pub struct Concurrency {
     permits: Arc<Semaphore>,
     current: AtomicUsize,
+    min: usize,
     max: usize,
     successes: AtomicU64,
+    /// Bumped at every cut; a request carries the value it was sent under.
+    epoch: AtomicU64,
 }
 
 impl Concurrency {
     pub fn new(start: usize, max: usize) -> Arc<Concurrency> {
-        let start = start.clamp(1, max.max(1));
+        let max = max.max(1);
+        let start = start.clamp(1, max);
         Arc::new(Concurrency {
             permits: Arc::new(Semaphore::new(start)),
             current: AtomicUsize::new(start),
-            max: max.max(1),
+            min: start,
+            max,
             successes: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
         })
     }
 
     pub fn current(&self) -> usize {
         self.current.load(Ordering::Relaxed)
+    }
+
+    /// The cut count a request is sent under (see [`Concurrency::on_throttled`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
     }
 
     pub async fn acquire(&self) -> tokio::sync::OwnedSemaphorePermit {
@@ -115,25 +133,32 @@ impl Concurrency {
         }
     }
 
-    /// Half as many in flight after a 429 (the permits are taken back as they return).
-    fn on_throttled(self: &Arc<Self>) {
-        let current = self.current();
-        let cut = current / 2;
-        if cut == 0 {
+    /// A quarter fewer in flight after a 429 to a request sent under `epoch`, not below the
+    /// minimum; nothing when a cut came after that request was sent. The permits are taken
+    /// back as they return.
+    fn on_throttled(&self, epoch: u64) {
+        let cut_of = |c: usize| (c / 4).max(1).min(c.saturating_sub(self.min));
+        if cut_of(self.current()) == 0
+            || self
+                .epoch
+                .compare_exchange(epoch, epoch + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
             return;
         }
-        if self
-            .current
-            .compare_exchange(current, current - cut, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-        {
-            let permits = self.permits.clone();
-            tokio::spawn(async move {
-                if let Ok(p) = permits.acquire_many_owned(cut as u32).await {
-                    p.forget();
-                }
-            });
-        }
+        let Ok(before) = self.current.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+            let cut = cut_of(c);
+            (cut > 0).then_some(c - cut)
+        }) else {
+            return;
+        };
+        let cut = cut_of(before);
+        let permits = self.permits.clone();
+        tokio::spawn(async move {
+            if let Ok(p) = permits.acquire_many_owned(cut as u32).await {
+                p.forget();
+            }
+        });
     }
 }
 
@@ -156,10 +181,28 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v.min(300.0)))
 }
 
+/// The pause before retry `attempt` (1-based) of a failure without `Retry-After`: 50 ms at
+/// first (most transient errors are gone at once), four times longer each time, capped at
+/// 30 s, jittered by half either way; ten attempts wait about two minutes in all.
 fn backoff(attempt: u32) -> Duration {
-    let base = 0.25 * 2f64.powi(attempt.min(7) as i32);
+    let base = 0.05 * 4f64.powi(attempt.saturating_sub(1).min(6) as i32);
     let jitter = rand::thread_rng().gen_range(0.5..1.5);
     Duration::from_secs_f64((base * jitter).min(30.0))
+}
+
+/// A `Retry-After` wait, spread a little so that the callers one answer paused do not all come
+/// back together: up to half as long again, at most 100 ms more (a 1 s wait is not 1.5 s).
+fn spread(wait: Duration) -> Duration {
+    let extra = wait.mul_f64(rand::thread_rng().gen_range(0.0..0.5));
+    wait + extra.min(Duration::from_millis(100))
+}
+
+/// The items of a `$batch` answer that were throttled.
+fn throttled_items(body: &Value) -> u64 {
+    body["responses"]
+        .as_array()
+        .map(|r| r.iter().filter(|i| i["status"].as_u64() == Some(429)).count() as u64)
+        .unwrap_or(0)
 }
 
 /// 429s one call rides out before it gives up (Graph's 10-second window, many times over).
@@ -309,6 +352,7 @@ impl Graph {
         while attempt < self.max_attempts {
             attempt += 1;
             let token = self.token(false).await?;
+            let epoch = self.concurrency.epoch();
             let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
             if let Some(b) = body {
                 req = req.json(b);
@@ -332,7 +376,7 @@ impl Graph {
                     if transient(status) {
                         if status == 429 {
                             self.throttled.fetch_add(1, Ordering::Relaxed);
-                            self.concurrency.on_throttled();
+                            self.concurrency.on_throttled(epoch);
                             throttled += 1;
                             if throttled < MAX_THROTTLED {
                                 attempt -= 1;
@@ -342,14 +386,21 @@ impl Graph {
                         self.retries.fetch_add(1, Ordering::Relaxed);
                         let pause = match wait {
                             // Spread the waiters that one Retry-After would wake together.
-                            Some(w) => w.mul_f64(rand::thread_rng().gen_range(1.0..1.5)),
+                            Some(w) => spread(w),
                             None => backoff(attempt),
                         };
                         tokio::time::sleep(pause).await;
                         continue;
                     }
                     if (200..300).contains(&status) {
-                        self.concurrency.on_success();
+                        // A batch's items are throttled one by one: those count as 429s.
+                        let items = throttled_items(&body);
+                        if items > 0 {
+                            self.throttled.fetch_add(items, Ordering::Relaxed);
+                            self.concurrency.on_throttled(epoch);
+                        } else {
+                            self.concurrency.on_success();
+                        }
                     }
                     return Ok(Answer { status, body, attempts: attempt + throttled });
                 }
@@ -446,5 +497,103 @@ mod tests {
         for attempt in 0..20 {
             assert!(backoff(attempt) <= Duration::from_secs(30));
         }
+    }
+
+    #[test]
+    fn backoff_starts_short_and_grows() {
+        for _ in 0..100 {
+            assert!(backoff(1) <= Duration::from_millis(75));
+            assert!(backoff(3) >= Duration::from_millis(400));
+        }
+    }
+
+    #[test]
+    fn retry_after_is_spread_by_at_most_half_and_100_ms() {
+        for _ in 0..100 {
+            let short = spread(Duration::from_millis(2));
+            assert!(short >= Duration::from_millis(2) && short <= Duration::from_millis(3));
+            let long = spread(Duration::from_secs(1));
+            assert!(long >= Duration::from_secs(1) && long <= Duration::from_millis(1100));
+        }
+    }
+
+    /// Successes until `to` are allowed in flight: about `to` of them per step.
+    fn grow(c: &Concurrency, to: usize) {
+        let mut n = 0;
+        while c.current() < to {
+            c.on_success();
+            n += 1;
+            assert!(n <= to * to, "{n} successes and only {} in flight", c.current());
+        }
+        assert_eq!(c.current(), to);
+        assert_eq!(c.permits.available_permits(), to);
+    }
+
+    /// Lets the spawned permit-takers run.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_429s_cuts_once_and_never_below_the_start() {
+        let c = Concurrency::new(4, 32);
+        grow(&c, 10);
+        // Twenty answers to requests sent before any cut: one cut, by a quarter.
+        let sent = c.epoch();
+        for _ in 0..20 {
+            c.on_throttled(sent);
+        }
+        assert_eq!(c.current(), 8);
+        settle().await;
+        assert_eq!(c.permits.available_permits(), 8);
+        // Requests sent after the cut may cut again, down to the start and no further.
+        for _ in 0..10 {
+            c.on_throttled(c.epoch());
+        }
+        assert_eq!(c.current(), 4);
+        settle().await;
+        assert_eq!(c.permits.available_permits(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_fixed_concurrency_stays_fixed() {
+        let c = Concurrency::new(8, 8);
+        c.on_throttled(c.epoch());
+        for _ in 0..100 {
+            c.on_success();
+        }
+        assert_eq!(c.current(), 8);
+        settle().await;
+        assert_eq!(c.permits.available_permits(), 8);
+    }
+
+    #[tokio::test]
+    async fn permits_in_use_are_taken_back_as_they_return() {
+        let c = Concurrency::new(4, 32);
+        grow(&c, 8);
+        let held: Vec<_> = acquire_n(&c, 8).await;
+        c.on_throttled(c.epoch());
+        assert_eq!(c.current(), 6);
+        drop(held);
+        settle().await;
+        assert_eq!(c.permits.available_permits(), 6);
+    }
+
+    async fn acquire_n(c: &Concurrency, n: usize) -> Vec<tokio::sync::OwnedSemaphorePermit> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(c.acquire().await);
+        }
+        out
+    }
+
+    #[test]
+    fn throttled_batch_items_are_counted() {
+        let body = serde_json::json!({"responses": [
+            {"id": "1", "status": 204}, {"id": "2", "status": 429}, {"id": "3", "status": 429}]});
+        assert_eq!(throttled_items(&body), 2);
+        assert_eq!(throttled_items(&serde_json::json!({"value": []})), 0);
     }
 }
