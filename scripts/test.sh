@@ -87,6 +87,9 @@ stage "fresh copy" scripts/fresh-copy.sh
 step "README worked example, run as written"
 stage "README example" scripts/readme-example.sh
 
+step "docs/rollout.md walk-through, run as written (generated tenant, Graph throttling): straight through, then interrupted and resumed"
+stage "rollout example" scripts/rollout-example.sh
+
 step "docs/coverage.md Clients column against the client suites and /openapi.json's operations"
 command -v python3 >/dev/null 2>&1 || echo "python3 is needed (scripts/clients/coverage-column.py)" >&2
 stage "coverage column" python3 scripts/clients/coverage-column.py
