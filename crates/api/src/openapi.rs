@@ -28,7 +28,7 @@ enum Kind {
 struct Described {
     method: &'static str,
     path: &'static str,
-    operation_id: &'static str,
+    operation_id: String,
     summary: &'static str,
     kind: Kind,
     /// Served only under `/beta`.
@@ -44,7 +44,7 @@ fn described() -> Vec<Described> {
             row.routes.iter().map(move |path| Described {
                 method: row.method,
                 path,
-                operation_id: row.handler,
+                operation_id: operation_id(row.handler, row.routes[0], path),
                 summary: row.summary,
                 kind: Kind::Operation(row.answer),
                 beta_only: !row.versions.v1(),
@@ -54,12 +54,39 @@ fn described() -> Vec<Described> {
     out.push(Described {
         method: "POST",
         path: BATCH_ROUTE,
-        operation_id: "batch",
+        operation_id: "batch".into(),
         summary: "Combine several requests in one (JSON batching)",
         kind: Kind::Batch,
         beta_only: false,
     });
     out
+}
+
+/// The `operationId` of one route of an operation: the handler's name for the canonical route,
+/// and for an alias (operation ids are unique in a document) the handler's name with the
+/// navigation the alias adds, e.g. `list_chat_installed_apps_via_users` for
+/// `/users/{user}/chats/{chat}/installedApps`.
+fn operation_id(handler: &str, canonical: &str, path: &str) -> String {
+    if path == canonical {
+        return handler.to_string();
+    }
+    let (a, c): (Vec<&str>, Vec<&str>) =
+        (path.split('/').collect(), canonical.split('/').collect());
+    let same = |x: &str, y: &str| x == y || (x.starts_with('{') && y.starts_with('{'));
+    let common = a.iter().rev().zip(c.iter().rev()).take_while(|(x, y)| same(x, y)).count();
+    let via: Vec<String> = a[..a.len() - common]
+        .iter()
+        .filter(|s| !s.is_empty() && !s.starts_with('{'))
+        .map(|s| {
+            s.chars()
+                .flat_map(|ch| {
+                    let sep = ch.is_ascii_uppercase().then_some('_');
+                    sep.into_iter().chain(std::iter::once(ch.to_ascii_lowercase()))
+                })
+                .collect()
+        })
+        .collect();
+    format!("{handler}_via_{}", via.join("_"))
 }
 
 /// Statuses any Graph operation can answer: a malformed request or query, authentication and
@@ -638,6 +665,27 @@ mod tests {
         in_doc.sort();
         in_table.sort();
         assert_eq!(in_doc, in_table);
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_aliases_name_their_navigation() {
+        let doc = document();
+        let mut ids = std::collections::BTreeSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values().filter(|v| v.get("operationId").is_some())
+            {
+                let id = op["operationId"].as_str().unwrap().to_string();
+                assert!(ids.insert(id.clone()), "{id} twice");
+            }
+        }
+        let item = &doc["paths"]["/users/{user}/chats/{chat}/installedApps/{installation}/upgrade"];
+        assert_eq!(item["post"]["operationId"], "upgrade_app_in_chat_via_users");
+        let item = &doc["paths"]["/users/{user}/joinedTeams/{team}/installedApps"];
+        assert_eq!(item["get"]["operationId"], "list_team_installed_apps_via_users_joined_teams");
+        let item = &doc["paths"]["/groups/{group}/team/installedApps/{installation}"];
+        assert_eq!(item["delete"]["operationId"], "uninstall_app_in_team_via_groups_team");
+        let item = &doc["paths"]["/me/teamwork/installedApps"];
+        assert_eq!(item["post"]["operationId"], "install_app_for_user_via_me");
     }
 
     #[test]

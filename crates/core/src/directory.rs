@@ -15,7 +15,7 @@ fn forbidden(message: impl Into<String>, rule: &'static str, principal: &Princip
 }
 
 /// `/me…` is only for a signed-in user (lifecycle spec 1.2).
-fn signed_in(principal: &Principal) -> CoreResult<&str> {
+pub(crate) fn signed_in(principal: &Principal) -> CoreResult<&str> {
     principal.user_id().ok_or_else(|| {
         CoreError::BadRequest(
             "/me request is only valid with delegated authentication flow.".into(),

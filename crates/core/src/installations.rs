@@ -160,6 +160,69 @@ async fn resolve(
     Ok((scope, installed))
 }
 
+/// The signed-in user of a `/me/…` alias (lifecycle spec 1.2, 2.2): an application token has no
+/// user, and gets Graph's 400.
+pub fn signed_in_user(auth: &Authorized) -> CoreResult<String> {
+    crate::directory::signed_in(auth.principal()).map(str::to_string)
+}
+
+/// The aliases that reach a chat or a team through a user (`/users/{user}/chats/{chat}/…`,
+/// `/users/{user}/joinedTeams/{team}/…` and their `/me` forms; lifecycle spec 2.2): a delegated
+/// caller may go only through itself (403), and the chat or team must be one of that user's
+/// (a member of the chat; an owner or member of the team), else it is not found there (404).
+/// Checked after the operation's permissions and before the operation itself.
+pub async fn require_path_user_in_scope(
+    store: &dyn Store,
+    auth: &Authorized,
+    user: &str,
+    path: &ScopePath,
+) -> CoreResult<()> {
+    let principal = auth.principal();
+    let tenant = &principal.tenant_id;
+    let found = store
+        .user(tenant, user)
+        .await?
+        .ok_or_else(|| CoreError::NotFound(format!("User Id '{user}' not found.")))?;
+    if principal.user_id().is_some_and(|me| !me.eq_ignore_ascii_case(&found.id)) {
+        return Err(crate::error::denied(
+            "A delegated token can only reach chats and teams through the signed-in user.",
+            "membership (delegated calls act only for the signed-in user)",
+            Vec::new(),
+            &principal.permissions,
+        ));
+    }
+    let has = |ids: &[String]| ids.iter().any(|m| m.eq_ignore_ascii_case(&found.id));
+    match path {
+        ScopePath::User(_) => Ok(()),
+        ScopePath::Chat(chat_id) => {
+            let chat = store
+                .chat(tenant, chat_id)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("Chat '{chat_id}' not found.")))?;
+            if has(&chat.members) {
+                Ok(())
+            } else {
+                Err(CoreError::NotFound(format!(
+                    "Chat '{chat_id}' is not one of the chats of user '{user}'."
+                )))
+            }
+        }
+        ScopePath::Team(team_id) => {
+            let team = store
+                .team(tenant, team_id)
+                .await?
+                .ok_or_else(|| CoreError::NotFound(format!("Team '{team_id}' not found.")))?;
+            if has(&team.members) || has(&team.owners) {
+                Ok(())
+            } else {
+                Err(CoreError::NotFound(format!(
+                    "Team '{team_id}' is not one of the joined teams of user '{user}'."
+                )))
+            }
+        }
+    }
+}
+
 fn installation_not_found(id: &str) -> CoreError {
     CoreError::NotFound(format!("The app installation '{id}' was not found."))
 }

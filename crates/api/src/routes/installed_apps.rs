@@ -4,12 +4,16 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use teamsapps_core::installations::{self, ScopePath, Upgraded};
+use teamsapps_core::model::ScopeKind;
 use teamsapps_core::permissions::Authorized;
 use teamsapps_wire::metadata::{self, EntityType};
 use teamsapps_wire::odata::ApiVersion;
@@ -46,9 +50,13 @@ fn user(id: String) -> Scope {
     }
 }
 
-fn chat(id: String) -> Scope {
+/// `prefix` is the navigation the request came through (`users('…')/` for the user aliases).
+fn chat(prefix: &str, id: String) -> Scope {
     Scope {
-        context: format!("chats('{}')/installedApps", utf8_percent_encode(&id, CONTEXT_ENCODE)),
+        context: format!(
+            "{prefix}chats('{}')/installedApps",
+            utf8_percent_encode(&id, CONTEXT_ENCODE)
+        ),
         path: ScopePath::Chat(id),
         ty: metadata::installation,
         always_count: false,
@@ -56,13 +64,85 @@ fn chat(id: String) -> Scope {
     }
 }
 
-fn team(id: String) -> Scope {
+/// `set` is `teams('…')`, `groups('…')/team` or `users('…')/joinedTeams('…')`.
+fn team(set: String, id: String) -> Scope {
     Scope {
-        context: format!("teams('{id}')/installedApps"),
+        context: format!("{set}/installedApps"),
         path: ScopePath::Team(id),
         ty: metadata::installation,
         always_count: true,
         install_status: StatusCode::OK,
+    }
+}
+
+/// The path parameters of an installation route, canonical or one of Graph's navigation
+/// aliases (lifecycle spec 2), and the route as declared in the operation table.
+pub struct Nav {
+    params: HashMap<String, String>,
+    route: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Nav {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let route = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_string());
+        Ok(Nav { params, route: route.unwrap_or_default() })
+    }
+}
+
+impl Nav {
+    fn param(&self, name: &str) -> String {
+        self.params.get(name).cloned().unwrap_or_default()
+    }
+
+    fn installation(&self) -> String {
+        self.param("installation")
+    }
+
+    /// The user the path goes through: `{user}`, or the signed-in user for `/me/…` (400 for
+    /// an application token, after the operation's permissions were checked).
+    fn path_user(&self, auth: &Authorized) -> ApiResult<Option<String>> {
+        if let Some(user) = self.params.get("user") {
+            Ok(Some(user.clone()))
+        } else if self.route.starts_with("/me/") || self.route.contains("/me/") {
+            Ok(Some(installations::signed_in_user(auth)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The scope this route leads to. An alias through a user (`/users/{user}/chats/{chat}`,
+    /// `…/joinedTeams/{team}`, their `/me` forms) also needs that user to be in the chat or
+    /// team (lifecycle spec 2.2), checked here.
+    async fn scope(&self, c: &Call, kind: ScopeKind) -> ApiResult<Scope> {
+        let through = self.path_user(&c.auth)?;
+        let scope = match kind {
+            ScopeKind::User => return Ok(user(through.unwrap_or_default())),
+            ScopeKind::Chat => {
+                let prefix = through.as_ref().map(|u| format!("users('{u}')/")).unwrap_or_default();
+                chat(&prefix, self.param("chat"))
+            }
+            ScopeKind::Team => match (self.params.get("group"), &through) {
+                (Some(group), _) => team(format!("groups('{group}')/team"), group.clone()),
+                (None, Some(u)) => {
+                    let id = self.param("team");
+                    team(format!("users('{u}')/joinedTeams('{id}')"), id)
+                }
+                (None, None) => {
+                    let id = self.param("team");
+                    team(format!("teams('{id}')"), id)
+                }
+            },
+        };
+        if let (Some(u), ScopeKind::Chat | ScopeKind::Team) = (&through, kind) {
+            installations::require_path_user_in_scope(c.s.store.as_ref(), &c.auth, u, &scope.path)
+                .await?;
+        }
+        Ok(scope)
     }
 }
 
@@ -75,11 +155,13 @@ struct Call {
 
 async fn list(
     c: Call,
-    scope: Scope,
+    kind: ScopeKind,
+    nav: Nav,
     headers: HeaderMap,
     path: &str,
     raw: &str,
 ) -> ApiResult<Response> {
+    let scope = nav.scope(&c, kind).await?;
     let ty = (scope.ty)(c.v);
     let query = ODataQuery::parse(raw, ty, c.v).map_err(query_error)?;
     let found =
@@ -105,7 +187,9 @@ async fn list(
     .render(items)
 }
 
-async fn get_one(c: Call, scope: Scope, installation: &str, raw: &str) -> ApiResult<Response> {
+async fn get_one(c: Call, kind: ScopeKind, nav: Nav, raw: &str) -> ApiResult<Response> {
+    let scope = nav.scope(&c, kind).await?;
+    let installation = &nav.installation();
     let ty = (scope.ty)(c.v);
     let query = ODataQuery::parse(raw, ty, c.v).map_err(query_error)?;
     let found =
@@ -120,10 +204,12 @@ async fn get_one(c: Call, scope: Scope, installation: &str, raw: &str) -> ApiRes
 
 async fn install(
     c: Call,
-    scope: Scope,
+    kind: ScopeKind,
+    nav: Nav,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    let scope = nav.scope(&c, kind).await?;
     let body = body_bytes(body)?;
     let parsed = install_body(json_body(&headers, &body, c.s.config.max_json_bytes)?)?;
     installations::install_app(
@@ -139,11 +225,13 @@ async fn install(
 
 async fn upgrade(
     c: Call,
-    scope: Scope,
-    installation: &str,
+    kind: ScopeKind,
+    nav: Nav,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<StatusCode> {
+    let scope = nav.scope(&c, kind).await?;
+    let installation = &nav.installation();
     let body = body_bytes(body)?;
     let consented = upgrade_body(json_body(&headers, &body, c.s.config.max_json_bytes)?)?;
     let outcome = installations::upgrade_app(
@@ -162,7 +250,9 @@ async fn upgrade(
     }
 }
 
-async fn uninstall(c: Call, scope: Scope, installation: &str) -> ApiResult<StatusCode> {
+async fn uninstall(c: Call, kind: ScopeKind, nav: Nav) -> ApiResult<StatusCode> {
+    let scope = nav.scope(&c, kind).await?;
+    let installation = &nav.installation();
     installations::uninstall_app(c.s.store.as_ref(), &c.auth, &scope.path, installation).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -174,10 +264,10 @@ pub async fn list_user_installed_apps(
     Auth(auth): Auth,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path(id): Path<String>,
+    nav: Nav,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    list(Call { s, v, auth }, user(id), headers, uri.path(), &raw).await
+    list(Call { s, v, auth }, ScopeKind::User, nav, headers, uri.path(), &raw).await
 }
 
 /// GET /users/{id}/teamwork/installedApps/{id}
@@ -185,10 +275,10 @@ pub async fn get_user_installed_app(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    get_one(Call { s, v, auth }, user(id), &installation, &raw).await
+    get_one(Call { s, v, auth }, ScopeKind::User, nav, &raw).await
 }
 
 /// POST /users/{id}/teamwork/installedApps
@@ -197,10 +287,10 @@ pub async fn install_app_for_user(
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    nav: Nav,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    install(Call { s, v, auth }, user(id), headers, body).await
+    install(Call { s, v, auth }, ScopeKind::User, nav, headers, body).await
 }
 
 /// POST /users/{id}/teamwork/installedApps/{id}/upgrade: https://learn.microsoft.com/graph/api/userteamwork-teamsappinstallation-upgrade
@@ -209,10 +299,10 @@ pub async fn upgrade_app_for_user(
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
     headers: HeaderMap,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<StatusCode> {
-    upgrade(Call { s, v, auth }, user(id), &installation, headers, body).await
+    upgrade(Call { s, v, auth }, ScopeKind::User, nav, headers, body).await
 }
 
 /// DELETE /users/{id}/teamwork/installedApps/{id}
@@ -220,9 +310,9 @@ pub async fn uninstall_app_for_user(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
 ) -> ApiResult<StatusCode> {
-    uninstall(Call { s, v, auth }, user(id), &installation).await
+    uninstall(Call { s, v, auth }, ScopeKind::User, nav).await
 }
 
 /// GET /chats/{id}/installedApps: https://learn.microsoft.com/graph/api/chat-list-installedapps
@@ -232,10 +322,10 @@ pub async fn list_chat_installed_apps(
     Auth(auth): Auth,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path(id): Path<String>,
+    nav: Nav,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    list(Call { s, v, auth }, chat(id), headers, uri.path(), &raw).await
+    list(Call { s, v, auth }, ScopeKind::Chat, nav, headers, uri.path(), &raw).await
 }
 
 /// GET /chats/{id}/installedApps/{id}
@@ -243,10 +333,10 @@ pub async fn get_chat_installed_app(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    get_one(Call { s, v, auth }, chat(id), &installation, &raw).await
+    get_one(Call { s, v, auth }, ScopeKind::Chat, nav, &raw).await
 }
 
 /// POST /chats/{id}/installedApps
@@ -255,10 +345,10 @@ pub async fn install_app_in_chat(
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    nav: Nav,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    install(Call { s, v, auth }, chat(id), headers, body).await
+    install(Call { s, v, auth }, ScopeKind::Chat, nav, headers, body).await
 }
 
 /// POST /chats/{id}/installedApps/{id}/upgrade: https://learn.microsoft.com/graph/api/chat-teamsappinstallation-upgrade
@@ -267,10 +357,10 @@ pub async fn upgrade_app_in_chat(
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
     headers: HeaderMap,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<StatusCode> {
-    upgrade(Call { s, v, auth }, chat(id), &installation, headers, body).await
+    upgrade(Call { s, v, auth }, ScopeKind::Chat, nav, headers, body).await
 }
 
 /// DELETE /chats/{id}/installedApps/{id}
@@ -278,9 +368,9 @@ pub async fn uninstall_app_in_chat(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
 ) -> ApiResult<StatusCode> {
-    uninstall(Call { s, v, auth }, chat(id), &installation).await
+    uninstall(Call { s, v, auth }, ScopeKind::Chat, nav).await
 }
 
 /// GET /teams/{id}/installedApps: https://learn.microsoft.com/graph/api/team-list-installedapps
@@ -290,10 +380,10 @@ pub async fn list_team_installed_apps(
     Auth(auth): Auth,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path(id): Path<String>,
+    nav: Nav,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    list(Call { s, v, auth }, team(id), headers, uri.path(), &raw).await
+    list(Call { s, v, auth }, ScopeKind::Team, nav, headers, uri.path(), &raw).await
 }
 
 /// GET /teams/{id}/installedApps/{id}
@@ -301,10 +391,10 @@ pub async fn get_team_installed_app(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    get_one(Call { s, v, auth }, team(id), &installation, &raw).await
+    get_one(Call { s, v, auth }, ScopeKind::Team, nav, &raw).await
 }
 
 /// POST /teams/{id}/installedApps
@@ -313,10 +403,10 @@ pub async fn install_app_in_team(
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    nav: Nav,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
-    install(Call { s, v, auth }, team(id), headers, body).await
+    install(Call { s, v, auth }, ScopeKind::Team, nav, headers, body).await
 }
 
 /// POST /teams/{id}/installedApps/{id}/upgrade: https://learn.microsoft.com/graph/api/team-teamsappinstallation-upgrade
@@ -325,10 +415,10 @@ pub async fn upgrade_app_in_team(
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
     headers: HeaderMap,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<StatusCode> {
-    upgrade(Call { s, v, auth }, team(id), &installation, headers, body).await
+    upgrade(Call { s, v, auth }, ScopeKind::Team, nav, headers, body).await
 }
 
 /// DELETE /teams/{id}/installedApps/{id}
@@ -336,9 +426,9 @@ pub async fn uninstall_app_in_team(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
 ) -> ApiResult<StatusCode> {
-    uninstall(Call { s, v, auth }, team(id), &installation).await
+    uninstall(Call { s, v, auth }, ScopeKind::Team, nav).await
 }
 
 /// GET /users/{id}/teamwork/installedApps/{id}/chat —
@@ -347,16 +437,18 @@ pub async fn get_user_installed_app_chat(
     State(s): State<AppState>,
     Extension(v): Extension<ApiVersion>,
     Auth(auth): Auth,
-    Path((id, installation)): Path<(String, String)>,
+    nav: Nav,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let ty = metadata::chat(v);
     let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
+    let c = Call { s, v, auth };
+    let scope = nav.scope(&c, ScopeKind::User).await?;
     let chat = installations::get_installed_app_chat(
-        s.store.as_ref(),
-        &auth,
-        &ScopePath::User(id),
-        &installation,
+        c.s.store.as_ref(),
+        &c.auth,
+        &scope.path,
+        &nav.installation(),
     )
     .await?;
     let shaped = query.shape(views::app_chat(&chat), ty, v);

@@ -125,12 +125,21 @@ fn graph_routes(version: ApiVersion) -> Router<AppState> {
             any(app_catalogs::icons_not_implemented),
         )
         .route("/me/{*rest}", later("the /me aliases (use /users/{id})"))
+        // The installation aliases are operation routes; the rest of these navigations are not.
         .route(
-            "/users/{user}/chats/{*rest}",
+            "/users/{user}/chats/{chat}",
             later("the /users/{id}/chats aliases (use /chats/{id})"),
         )
         .route(
-            "/users/{user}/joinedTeams/{*rest}",
+            "/users/{user}/chats/{chat}/{*rest}",
+            later("the /users/{id}/chats aliases (use /chats/{id})"),
+        )
+        .route(
+            "/users/{user}/joinedTeams/{team}",
+            later("the joinedTeams aliases (use /teams/{id})"),
+        )
+        .route(
+            "/users/{user}/joinedTeams/{team}/{*rest}",
             later("the joinedTeams aliases (use /teams/{id})"),
         )
         .route(

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod aliases;
 mod auth;
 mod authorization;
 mod batch;

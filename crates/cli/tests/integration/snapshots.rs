@@ -16,6 +16,8 @@ use crate::common::*;
 
 /// A fixed manifest id: every server here is fresh, so it cannot collide.
 const MID: &str = "5a9b0000-0000-4000-8000-00000000a001";
+/// The app installed through the aliases (no RSC).
+const MID_PLAIN: &str = "5a9b0000-0000-4000-8000-00000000a002";
 /// The Entra app the manifest names (RSC grants carry it).
 const CLIENT: &str = "5a9b0000-0000-4000-8000-00000000c11e";
 
@@ -169,6 +171,7 @@ async fn every_operation(version: Version) -> BTreeSet<&'static str> {
             Scope::User(_) => ("list_user_installed_apps", "get_user_installed_app"),
             Scope::Chat(_) => ("list_chat_installed_apps", "get_chat_installed_app"),
             Scope::Team(_) => ("list_team_installed_apps", "get_team_installed_app"),
+            alias => unreachable!("{alias:?}"),
         };
         snap.check(list, 200, listed);
         snap.check(
@@ -192,6 +195,7 @@ async fn every_operation(version: Version) -> BTreeSet<&'static str> {
             Scope::User(_) => "upgrade_app_for_user",
             Scope::Chat(_) => "upgrade_app_in_chat",
             Scope::Team(_) => "upgrade_app_in_team",
+            alias => unreachable!("{alias:?}"),
         };
         snap.check(name, 204, &app_g.upgrade_app(*scope, id, Some(&consent())).await);
     }
@@ -235,10 +239,66 @@ async fn every_operation(version: Version) -> BTreeSet<&'static str> {
             Scope::User(_) => "uninstall_app_for_user",
             Scope::Chat(_) => "uninstall_app_in_chat",
             Scope::Team(_) => "uninstall_app_in_team",
+            alias => unreachable!("{alias:?}"),
         };
         snap.check(name, 204, &g(&plain).uninstall_app(*scope, id).await);
     }
     snap.check("delete_teams_app", 204, &admin_g.delete_teams_app(&app).await);
+
+    // The aliases (lifecycle spec 2): the same handlers through Graph's other navigations, each
+    // operation once, as Megan with a plain app (no RSC, so no consent is involved).
+    let r = admin_g.publish_teams_app(&manifest(MID_PLAIN, "1.0.0"), false).await;
+    let plain_app = id_of(&r);
+    snap.redact.add(&plain_app, "plain-app");
+    let writer = s.user_token(WRITER, "megan@contoso.example", "megan-pw").await;
+    let wg = g(&writer);
+    for (scope, via) in [
+        (Scope::Me, "via_me"),
+        (Scope::MyChat(CHAT), "via_me"),
+        (Scope::UserChat(MEGAN, CHAT), "via_users"),
+        (Scope::GroupTeam(TEAM), "via_groups_team"),
+        (Scope::MyJoinedTeam(TEAM), "via_me_joined_teams"),
+        (Scope::UserJoinedTeam(MEGAN, TEAM), "via_users_joined_teams"),
+    ] {
+        let (kind, list, get, status) = match scope {
+            Scope::Me => ("for_user", "list_user_installed_apps", "get_user_installed_app", 201),
+            Scope::MyChat(_) | Scope::UserChat(..) => {
+                ("in_chat", "list_chat_installed_apps", "get_chat_installed_app", 201)
+            }
+            _ => ("in_team", "list_team_installed_apps", "get_team_installed_app", 200),
+        };
+        let name = |op: &str| -> &'static str { Box::leak(format!("{op}_{via}").into_boxed_str()) };
+        let r = wg.install_app(scope, &plain_app).await;
+        snap.check(name(&format!("install_app_{kind}")), status, &r);
+        let listed =
+            wg.list_installed_apps(scope, &format!("$filter=teamsApp/id eq '{plain_app}'")).await;
+        let id = listed.body["value"][0]["id"].as_str().expect("installed").to_owned();
+        snap.redact.add(&id, &format!("plain-installation-{kind}"));
+        snap.check(name(list), 200, &listed);
+        snap.check(name(get), 200, &wg.get_installed_app(scope, &id, "").await);
+        if scope == Scope::Me {
+            let r = s
+                .send(
+                    reqwest::Method::GET,
+                    Some(&writer),
+                    &format!("{}/me/teamwork/installedApps/{id}/chat", version.segment()),
+                    None,
+                    &[],
+                )
+                .await;
+            snap.check(name("get_user_installed_app_chat"), 200, &r);
+        }
+        snap.check(
+            name(&format!("upgrade_app_{kind}")),
+            204,
+            &wg.upgrade_app(scope, &id, None).await,
+        );
+        snap.check(
+            name(&format!("uninstall_app_{kind}")),
+            204,
+            &wg.uninstall_app(scope, &id).await,
+        );
+    }
 
     // Directory reads, as an application and as Megan.
     let (dg, mg) = (g(&directory), g(&megan_directory));

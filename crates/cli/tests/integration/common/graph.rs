@@ -28,12 +28,25 @@ impl Version {
     }
 }
 
-/// An installation scope and its id (user id or UPN, chat id, team id).
+/// An installation scope and its id (user id or UPN, chat id, team id), through its canonical
+/// path or one of Graph's navigation aliases (lifecycle spec 2), which the same handlers serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope<'a> {
     User(&'a str),
     Chat(&'a str),
     Team(&'a str),
+    /// `/me/teamwork/installedApps`
+    Me,
+    /// `/me/chats/{chat}/installedApps`
+    MyChat(&'a str),
+    /// `/users/{user}/chats/{chat}/installedApps`
+    UserChat(&'a str, &'a str),
+    /// `/groups/{group}/team/installedApps`
+    GroupTeam(&'a str),
+    /// `/me/joinedTeams/{team}/installedApps`
+    MyJoinedTeam(&'a str),
+    /// `/users/{user}/joinedTeams/{team}/installedApps`
+    UserJoinedTeam(&'a str, &'a str),
 }
 
 impl Scope<'_> {
@@ -43,6 +56,12 @@ impl Scope<'_> {
             Scope::User(u) => format!("/users/{u}/teamwork/installedApps"),
             Scope::Chat(c) => format!("/chats/{}/installedApps", enc(c)),
             Scope::Team(t) => format!("/teams/{t}/installedApps"),
+            Scope::Me => "/me/teamwork/installedApps".into(),
+            Scope::MyChat(c) => format!("/me/chats/{}/installedApps", enc(c)),
+            Scope::UserChat(u, c) => format!("/users/{u}/chats/{}/installedApps", enc(c)),
+            Scope::GroupTeam(g) => format!("/groups/{g}/team/installedApps"),
+            Scope::MyJoinedTeam(t) => format!("/me/joinedTeams/{t}/installedApps"),
+            Scope::UserJoinedTeam(u, t) => format!("/users/{u}/joinedTeams/{t}/installedApps"),
         }
     }
 }
