@@ -21,6 +21,8 @@ bin_dir="$(target_dir)/debug"
 export PATH="$bin_dir:$PATH"
 [ "$(command -v teamsapps)" = "$bin_dir/teamsapps" ] || { echo "teamsapps is not $bin_dir/teamsapps"; exit 1; }
 export USERS=${ROLLOUT_EXAMPLE_USERS:-200}
+# The default log level, whatever the caller set: the interrupted pass waits for a `wave starts` line.
+export TEAMSAPPS_LOG=info
 doc=docs/rollout.md
 top=$(mktemp -d)
 server=
@@ -136,17 +138,15 @@ stop_server
 
 pass="interrupted"
 prepare interrupted
-# The run in its own process group (as a terminal's Ctrl-C reaches it), stopped once the journal
-# records its first upgrades.
+# The run in its own process group (as a terminal's Ctrl-C reaches it), stopped as its second
+# wave starts: the first wave's upgrades are answered, most of the rest are not.
 set -m
 (cd "$work" && exec bash -euo pipefail -c "${env//http:\/\/127.0.0.1:8080/$base}"$'\n'"$run_block") >"$work/run.out" 2>&1 &
 runner=$!
 set +m
-for _ in $(seq 300); do
-  n=$(cd "$work" && teamsapps rollout status --journal rollout.db --json 2>/dev/null |
-    python3 -c 'import json, sys; print(sum(s.get("upgraded", 0) for s in json.load(sys.stdin).values()))' 2>/dev/null || echo 0)
-  [ "$n" -gt 0 ] && break
-  sleep 0.1
+for _ in $(seq 600); do
+  grep -q 'wave starts wave=2' "$work/run.out" 2>/dev/null && break
+  sleep 0.05
 done
 kill -INT -- "-$runner"
 rc=0
@@ -154,8 +154,12 @@ wait "$runner" || rc=$?
 [ "$rc" = 130 ] || { cat "$work/run.out"; fail "the interrupted run exited $rc, not 130 (finished before the SIGINT?)"; }
 grep -q '^stopped; nothing is lost: continue with `teamsapps rollout resume --journal rollout.db`$' "$work/run.out" ||
   { cat "$work/run.out"; fail "the interrupted run did not say how to continue"; }
-left=$(cd "$work" && teamsapps rollout status --journal rollout.db --json | python3 -c 'import json, sys; print(sum(s.get("pending", 0) + s.get("in_flight", 0) for s in json.load(sys.stdin).values()))')
-[ "$left" -gt 0 ] || fail "nothing was left to resume"
+read -r done left < <(cd "$work" && teamsapps rollout status --journal rollout.db --json | python3 -c '
+import json, sys
+states = json.load(sys.stdin).values()
+print(sum(s.get("upgraded", 0) for s in states), sum(s.get("pending", 0) + s.get("in_flight", 0) for s in states))')
+[ "$done" -gt 0 ] && [ "$left" -gt 0 ] || fail "the interrupted run left $done upgraded and $left to do: not a run stopped midway"
+echo "rollout example ($pass): stopped with $done upgraded and $left left"
 expect resume "$resume"
 expect status "$status"
 expect report "$report"
