@@ -41,9 +41,17 @@ block() {
     armed == 2 { print }
   ' "$doc"
 }
-generate=$(block generate) serve=$(block serve) env=$(block env) publish=$(block publish)
-plan=$(block plan) personal=$(block personal) run_block=$(block run) status=$(block status)
-report=$(block report) resume=$(block resume)
+# One assignment a line: `set -e` sees only the last command substitution of a line.
+generate=$(block generate)
+serve=$(block serve)
+env=$(block env)
+publish=$(block publish)
+plan=$(block plan)
+personal=$(block personal)
+run_block=$(block run)
+status=$(block status)
+report=$(block report)
+resume=$(block resume)
 
 fail() { echo "rollout example ($pass): $*"; exit 1; }
 
