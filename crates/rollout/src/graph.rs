@@ -417,20 +417,24 @@ impl Graph {
     /// Every item of a collection, following `@odata.nextLink`.
     pub async fn all(&self, path: &str) -> Result<Vec<Value>, CollectError> {
         let mut items = Vec::new();
-        let mut next = path.to_string();
-        loop {
-            let answer = self.call(reqwest::Method::GET, &next, None).await?;
-            if !answer.ok() {
-                return Err(CollectError::Refused(next, answer));
-            }
-            if let Some(values) = answer.body["value"].as_array() {
-                items.extend(values.iter().cloned());
-            }
-            match answer.body["@odata.nextLink"].as_str() {
-                Some(link) => next = link.to_string(),
-                None => return Ok(items),
-            }
+        let mut next = Some(path.to_string());
+        while let Some(path) = next {
+            let (values, link) = self.page(&path).await?;
+            items.extend(values);
+            next = link;
         }
+        Ok(items)
+    }
+
+    /// One page of a collection: its items and the `@odata.nextLink`, if any.
+    pub async fn page(&self, path: &str) -> Result<(Vec<Value>, Option<String>), CollectError> {
+        let answer = self.call(reqwest::Method::GET, path, None).await?;
+        if !answer.ok() {
+            return Err(CollectError::Refused(path.to_string(), answer));
+        }
+        let values = answer.body["value"].as_array().cloned().unwrap_or_default();
+        let next = answer.body["@odata.nextLink"].as_str().map(str::to_string);
+        Ok((values, next))
     }
 }
 

@@ -225,32 +225,157 @@ fn blocked_reason(roles: &[String], scope: Scope, needs_consent: bool) -> Option
     None
 }
 
-/// Runs `f` over `items`, as many at once as the engine's concurrency allows.
-async fn each<T, F, Fut>(graph: &Arc<Graph>, items: Vec<T>, f: F) -> anyhow::Result<()>
-where
-    T: Send + 'static,
-    F: Fn(T) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let f = Arc::new(f);
-    let mut set = tokio::task::JoinSet::new();
-    for item in items {
-        let permit = graph.concurrency.acquire().await;
-        let f = f.clone();
-        set.spawn(async move {
-            let r = f(item).await;
-            drop(permit);
-            r
-        });
-        // Stop early on the first failure rather than after every spawn.
-        while let Some(done) = set.try_join_next() {
-            done??;
+/// An installation found: scope, resource id, installation id, installed version.
+type Installation = (Scope, String, String, String);
+type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+/// The discovery's tasks: each read takes a slot of the engine's concurrency; the first
+/// refused read fails the plan and stops the rest.
+#[derive(Clone)]
+struct Work {
+    graph: Arc<Graph>,
+    app_id: String,
+    tx: tokio::sync::mpsc::UnboundedSender<Task>,
+    rx: Arc<Mutex<tokio::sync::mpsc::UnboundedReceiver<Task>>>,
+    seen_chats: Arc<std::sync::Mutex<BTreeSet<String>>>,
+    counts: Arc<std::sync::Mutex<(usize, usize, usize)>>,
+    found: Arc<Mutex<Vec<Installation>>>,
+    failed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What discovery found.
+struct Found {
+    users: usize,
+    teams: usize,
+    chats: usize,
+    installations: Vec<Installation>,
+}
+
+impl Work {
+    fn new(graph: Arc<Graph>, app_id: String) -> Work {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Work {
+            graph,
+            app_id,
+            tx,
+            rx: Arc::new(Mutex::new(rx)),
+            seen_chats: Arc::default(),
+            counts: Arc::default(),
+            found: Arc::default(),
+            failed: Arc::default(),
         }
     }
-    while let Some(done) = set.join_next().await {
-        done??;
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let failed = self.failed.clone();
+        let handle = tokio::spawn(async move {
+            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
+            let r = task.await;
+            if r.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            r
+        });
+        let _ = self.tx.send(handle);
     }
-    Ok(())
+
+    /// Each user's installation and/or chats, a slot each, waiting for slots as it goes (the
+    /// listing then fetches its next page no faster than the reads keep up).
+    async fn users(&self, users: Vec<String>, (installations, chats): (bool, bool)) {
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0 += users.len();
+        for user in users {
+            let permit = self.graph.concurrency.acquire().await;
+            let w = self.clone();
+            self.spawn(async move {
+                if installations {
+                    w.check(Scope::User, &user).await?;
+                }
+                if chats {
+                    let path = format!("/v1.0/users/{}/chats?$top=50", segment(&user));
+                    let found = ids(&w.graph.all(&path).await.map_err(collect_error)?);
+                    drop(permit);
+                    let new: Vec<String> = {
+                        let mut seen =
+                            w.seen_chats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        found.into_iter().filter(|c| seen.insert(c.clone())).collect()
+                    };
+                    w.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).2 +=
+                        new.len();
+                    for chat in new {
+                        // A nested read takes its slot inside its task: a task holding a slot
+                        // never waits for another.
+                        let w2 = w.clone();
+                        w.spawn(async move {
+                            let _slot = w2.graph.concurrency.acquire().await;
+                            w2.check(Scope::Chat, &chat).await
+                        });
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// Each resource's installation, a slot each.
+    async fn resources(&self, scope: Scope, ids: Vec<String>) {
+        {
+            let mut c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match scope {
+                Scope::Team => c.1 += ids.len(),
+                Scope::Chat => c.2 += ids.len(),
+                Scope::User => c.0 += ids.len(),
+            }
+        }
+        for id in ids {
+            let permit = self.graph.concurrency.acquire().await;
+            let w = self.clone();
+            self.spawn(async move {
+                let r = w.check(scope, &id).await;
+                drop(permit);
+                r
+            });
+        }
+    }
+
+    async fn check(&self, scope: Scope, resource: &str) -> anyhow::Result<()> {
+        if let Some((inst, version)) =
+            installation(&self.graph, scope, resource, &self.app_id).await?
+        {
+            self.found.lock().await.push((scope, resource.to_string(), inst, version));
+        }
+        Ok(())
+    }
+
+    /// Waits for every task, the ones spawned meanwhile included; the first error wins.
+    async fn finish(self) -> anyhow::Result<Found> {
+        let Work { tx, rx, counts, found, .. } = self;
+        drop(tx);
+        let mut rx = rx.lock().await;
+        let mut first_error = None;
+        while let Some(handle) = rx.recv().await {
+            match handle.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(anyhow::anyhow!("a discovery task failed: {e}"));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let (users, teams, chats) =
+            *counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let installations = std::mem::take(&mut *found.lock().await);
+        Ok(Found { users, teams, chats, installations })
+    }
 }
 
 /// The app's installation in one resource, if any: (installation id, installed version).
@@ -289,67 +414,62 @@ pub async fn discover(
             .as_ref()
             .map(|t| t.iter().filter(|(k, _)| *k == s).map(|(_, id)| id.clone()).collect())
     };
-    let mut resources: Vec<(Scope, String)> = Vec::new();
-    // Users: the directory, unless the targets file names them.
-    let users = if wants(Scope::User) || (wants(Scope::Chat) && listed(Scope::Chat).is_none()) {
+    // One pipeline: each page of users or teams starts its reads while the next page is
+    // fetched, and each user's chats start their reads as they are found, so discovery runs
+    // at the GET limit instead of waiting for whole listings first.
+    let work = Work::new(graph.clone(), app.app_id.clone());
+    let users_needed = wants(Scope::User) || (wants(Scope::Chat) && listed(Scope::Chat).is_none());
+    let chats_from_users = wants(Scope::Chat) && listed(Scope::Chat).is_none();
+    let per_user = (wants(Scope::User), chats_from_users);
+    if users_needed {
         match listed(Scope::User) {
-            Some(u) if opts.targets.is_some() => u,
-            _ => ids(&graph
-                .all("/v1.0/users?$select=id,userPrincipalName&$top=999")
-                .await
-                .map_err(collect_error)?),
+            Some(users) if opts.targets.is_some() => {
+                work.users(users, per_user).await;
+            }
+            _ => {
+                let w = work.clone();
+                work.spawn(async move {
+                    let mut next =
+                        Some("/v1.0/users?$select=id,userPrincipalName&$top=999".to_string());
+                    while let Some(path) = next {
+                        let (page, link) = w.graph.page(&path).await.map_err(collect_error)?;
+                        w.users(ids(&page), per_user).await;
+                        next = link;
+                    }
+                    Ok(())
+                });
+            }
         }
-    } else {
-        Vec::new()
-    };
-    tracing::info!(users = users.len(), "found users");
-    if wants(Scope::User) {
-        resources.extend(users.iter().map(|u| (Scope::User, u.clone())));
     }
     if wants(Scope::Team) {
-        let teams = match listed(Scope::Team) {
-            Some(t) => t,
-            None => ids(&graph.all("/v1.0/teams?$top=999").await.map_err(collect_error)?),
-        };
-        tracing::info!(teams = teams.len(), "found teams");
-        resources.extend(teams.into_iter().map(|t| (Scope::Team, t)));
-    }
-    if wants(Scope::Chat) {
-        let chats = match listed(Scope::Chat) {
-            Some(c) => c,
+        match listed(Scope::Team) {
+            Some(teams) => work.resources(Scope::Team, teams).await,
             None => {
-                // The users' chats, each chat once.
-                let found = Arc::new(Mutex::new(BTreeSet::new()));
-                let (g, sink) = (graph.clone(), found.clone());
-                each(graph, users.clone(), move |user| {
-                    let (g, sink) = (g.clone(), sink.clone());
-                    async move {
-                        let path = format!("/v1.0/users/{}/chats?$top=50", segment(&user));
-                        let chats = g.all(&path).await.map_err(collect_error)?;
-                        sink.lock().await.extend(ids(&chats));
-                        Ok(())
+                let w = work.clone();
+                work.spawn(async move {
+                    let mut next = Some("/v1.0/teams?$top=999".to_string());
+                    while let Some(path) = next {
+                        let (page, link) = w.graph.page(&path).await.map_err(collect_error)?;
+                        w.resources(Scope::Team, ids(&page)).await;
+                        next = link;
                     }
-                })
-                .await?;
-                let set = found.lock().await.clone();
-                set.into_iter().collect()
+                    Ok(())
+                });
             }
-        };
-        tracing::info!(chats = chats.len(), "found chats");
-        resources.extend(chats.into_iter().map(|c| (Scope::Chat, c)));
-    }
-    let found = Arc::new(Mutex::new(Vec::new()));
-    let (g, sink, app_id) = (graph.clone(), found.clone(), app.app_id.clone());
-    each(graph, resources, move |(scope, resource)| {
-        let (g, sink, app_id) = (g.clone(), sink.clone(), app_id.clone());
-        async move {
-            if let Some((inst, version)) = installation(&g, scope, &resource, &app_id).await? {
-                sink.lock().await.push((scope, resource, inst, version));
-            }
-            Ok(())
         }
-    })
-    .await?;
+    }
+    if let Some(chats) = listed(Scope::Chat).filter(|_| wants(Scope::Chat)) {
+        work.resources(Scope::Chat, chats).await;
+    }
+    let found = work.finish().await?;
+    tracing::info!(
+        users = found.users,
+        teams = found.teams,
+        chats = found.chats,
+        installations = found.installations.len(),
+        "discovery done"
+    );
+    let found = Arc::new(Mutex::new(found.installations));
     let mut found = found.lock().await.clone();
     found.sort();
     let targets = found
