@@ -148,17 +148,22 @@ pub fn app_chat(chat: &AppChat) -> Value {
 /// `accountEnabled` and `userType` are `null` too (lifecycle spec 1.1).
 pub fn user(u: &User, basic_only: bool) -> Value {
     let guest = u.user_principal_name.to_ascii_uppercase().contains("#EXT#");
+    // The fixture's values; without them an enabled account, a guest by its `#EXT#` UPN.
     let (enabled, kind) = if basic_only {
         (Value::Null, Value::Null)
     } else {
-        (Value::Bool(true), Value::from(if guest { "Guest" } else { "Member" }))
+        let derived = if guest { "Guest" } else { "Member" };
+        (
+            Value::Bool(u.account_enabled.unwrap_or(true)),
+            Value::from(u.user_type.as_deref().unwrap_or(derived)),
+        )
     };
     json!({
         "businessPhones": [],
         "displayName": u.display_name,
         "givenName": null,
         "jobTitle": null,
-        "mail": null,
+        "mail": u.mail,
         "mobilePhone": null,
         "officeLocation": null,
         "preferredLanguage": null,
@@ -191,11 +196,11 @@ pub fn team(t: &Team) -> Value {
         "id": t.id,
         "createdDateTime": null,
         "displayName": t.display_name,
-        "description": null,
+        "description": t.description,
         "internalId": internal,
         "classification": null,
         "specialization": "none",
-        "visibility": "private",
+        "visibility": t.visibility.as_deref().unwrap_or("private"),
         "webUrl": web_url,
         "isArchived": false,
         "tenantId": t.tenant_id,
@@ -206,9 +211,15 @@ pub fn team(t: &Team) -> Value {
 /// A team as the Unified group it is (lifecycle spec 1.4).
 pub fn group(t: &Team) -> Value {
     let nickname: String = t.display_name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    // Groups spell the team's visibility capitalised (`Private`, `Public`, `HiddenMembership`).
+    let visibility = match t.visibility.as_deref() {
+        Some("public") => "Public",
+        Some("hiddenMembership") => "HiddenMembership",
+        _ => "Private",
+    };
     json!({
         "id": t.id,
-        "description": null,
+        "description": t.description,
         "displayName": t.display_name,
         "groupTypes": ["Unified"],
         "mailEnabled": true,
@@ -216,7 +227,7 @@ pub fn group(t: &Team) -> Value {
         "resourceBehaviorOptions": [],
         "resourceProvisioningOptions": ["Team"],
         "securityEnabled": false,
-        "visibility": "Private",
+        "visibility": visibility,
     })
 }
 
@@ -230,7 +241,7 @@ pub fn chat(c: &Chat) -> Value {
     json!({
         "id": c.id,
         "topic": c.topic,
-        "createdDateTime": null,
+        "createdDateTime": c.created_date_time.map(timestamp),
         "lastUpdatedDateTime": null,
         "chatType": c.chat_type,
         "webUrl": web_url,

@@ -83,6 +83,9 @@ fn user(i: usize) -> User {
         display_name: format!("U{i}"),
         password: None,
         roles: Vec::new(),
+        mail: None,
+        account_enabled: None,
+        user_type: None,
     }
 }
 

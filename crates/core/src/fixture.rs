@@ -56,6 +56,13 @@ pub struct UserFixture {
     pub password: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
+    #[serde(default)]
+    pub mail: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    /// `Member` or `Guest`.
+    #[serde(default)]
+    pub user_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +83,9 @@ pub struct ChatFixture {
     pub members: Vec<String>,
     #[serde(default)]
     pub online_meeting: Option<OnlineMeetingFixture>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub created_date_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +98,11 @@ pub struct TeamFixture {
     pub owners: Vec<String>,
     #[serde(default)]
     pub members: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `private`, `public` or `hiddenMembership`.
+    #[serde(default)]
+    pub visibility: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +210,14 @@ pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
                     .unwrap_or_else(|| u.user_principal_name.clone()),
                 password: u.password.clone(),
                 roles: u.roles.clone(),
+                mail: u.mail.clone(),
+                account_enabled: u.account_enabled,
+                user_type: match u.user_type.as_deref() {
+                    None => None,
+                    Some(t) if t.eq_ignore_ascii_case("member") => Some("Member".into()),
+                    Some(t) if t.eq_ignore_ascii_case("guest") => Some("Guest".into()),
+                    Some(_) => bail!("user '{}': userType must be Member or Guest", u.id),
+                },
             });
         }
         for c in &t.chats {
@@ -213,6 +236,7 @@ pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
                 topic: c.topic.clone(),
                 members: c.members.iter().map(|m| m.to_ascii_lowercase()).collect(),
                 join_web_url: c.online_meeting.as_ref().map(|m| m.join_web_url.clone()),
+                created_date_time: c.created_date_time,
             });
         }
         for team in &t.teams {
@@ -222,6 +246,22 @@ pub fn to_seed(fixture: &Fixture) -> anyhow::Result<Seed> {
                 display_name: team.display_name.clone().unwrap_or_else(|| "Team".into()),
                 owners: team.owners.iter().map(|m| m.to_ascii_lowercase()).collect(),
                 members: team.members.iter().map(|m| m.to_ascii_lowercase()).collect(),
+                description: team.description.clone(),
+                visibility: match team.visibility.as_deref() {
+                    None => None,
+                    Some(v) => Some(
+                        ["private", "public", "hiddenMembership"]
+                            .into_iter()
+                            .find(|k| k.eq_ignore_ascii_case(v))
+                            .ok_or_else(|| {
+                                anyhow!(
+                                    "team '{}': visibility must be private, public or hiddenMembership",
+                                    team.id
+                                )
+                            })?
+                            .to_string(),
+                    ),
+                },
             });
         }
         for a in &t.applications {

@@ -275,6 +275,11 @@ pub struct User {
     pub display_name: String,
     pub password: Option<String>,
     pub roles: Vec<String>,
+    /// Fixture profile fields; `None` when the fixture does not give them.
+    pub mail: Option<String>,
+    pub account_enabled: Option<bool>,
+    /// `Member` or `Guest`.
+    pub user_type: Option<String>,
 }
 
 impl User {
@@ -298,6 +303,7 @@ pub struct Chat {
     pub topic: Option<String>,
     pub members: Vec<String>,
     pub join_web_url: Option<String>,
+    pub created_date_time: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +313,9 @@ pub struct Team {
     pub display_name: String,
     pub owners: Vec<String>,
     pub members: Vec<String>,
+    pub description: Option<String>,
+    /// `private`, `public` or `hiddenMembership` (`teamVisibilityType`).
+    pub visibility: Option<String>,
 }
 
 /// An Entra app registration that calls the API.

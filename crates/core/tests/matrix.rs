@@ -974,6 +974,9 @@ fn user(id: &str, name: &str, roles: &[&str]) -> User {
         display_name: name.into(),
         password: None,
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        mail: None,
+        account_enabled: None,
+        user_type: None,
     }
 }
 
@@ -1027,6 +1030,7 @@ fn base_seed() -> Seed {
             topic: Some("Matrix".into()),
             members: vec![ADMIN.into(), MEMBER.into()],
             join_web_url: None,
+            created_date_time: None,
         }],
         teams: vec![Team {
             tenant_id: TENANT.into(),
@@ -1034,6 +1038,8 @@ fn base_seed() -> Seed {
             display_name: "Matrix".into(),
             owners: vec![ADMIN.into()],
             members: vec![MEMBER.into()],
+            description: None,
+            visibility: None,
         }],
         applications: vec![
             Application {

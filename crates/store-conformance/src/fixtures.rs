@@ -116,6 +116,9 @@ pub fn seed() -> Seed {
                 display_name: "Alice".into(),
                 password: Some("pw".into()),
                 roles: vec!["TeamsServiceAdministrator".into()],
+                mail: Some("alice@contoso.example".into()),
+                account_enabled: Some(false),
+                user_type: Some("Guest".into()),
             },
             User {
                 tenant_id: T.into(),
@@ -124,6 +127,9 @@ pub fn seed() -> Seed {
                 display_name: "Bob".into(),
                 password: None,
                 roles: vec![],
+                mail: None,
+                account_enabled: None,
+                user_type: None,
             },
         ],
         chats: vec![Chat {
@@ -133,6 +139,9 @@ pub fn seed() -> Seed {
             topic: Some("Topic".into()),
             members: vec!["u1".into(), "u2".into()],
             join_web_url: None,
+            created_date_time: Some(
+                chrono::DateTime::parse_from_rfc3339("2025-11-03T16:20:11.402Z").unwrap().into(),
+            ),
         }],
         teams: vec![Team {
             tenant_id: T.into(),
@@ -140,6 +149,8 @@ pub fn seed() -> Seed {
             display_name: "Team One".into(),
             owners: vec!["u1".into()],
             members: vec!["u1".into(), "u2".into()],
+            description: Some("The first team".into()),
+            visibility: Some("public".into()),
         }],
         applications: vec![Application {
             tenant_id: T.into(),

@@ -150,6 +150,9 @@ pub async fn case_folding_is_ascii_only(db: Arc<dyn TestDb>) {
         display_name: id.into(),
         password: None,
         roles: vec![],
+        mail: None,
+        account_enabled: None,
+        user_type: None,
     };
     let seed = Seed {
         users: vec![user("u1", "Ärger@Contoso.example"), user("u2", "ärger@contoso.example")],

@@ -25,6 +25,8 @@ pub const HISTORY: &[Step] = &[
     Step { version: 3, name: "installations_by_app" },
     // The trigger-maintained catalog generation that catalog caches are checked against.
     Step { version: 4, name: "catalog_generation" },
+    // Optional profile fields of the fixture's users, teams and chats.
+    Step { version: 5, name: "directory_profile" },
 ];
 
 /// The schema version this build creates and expects: the last step's version.
@@ -119,6 +121,7 @@ mod tests {
         (2, "tenant_settings", "CREATE TABLE b (x int);"),
         (3, "installations_by_app", "CREATE INDEX i ON a (x);"),
         (4, "catalog_generation", "CREATE TABLE c (x int);"),
+        (5, "directory_profile", "ALTER TABLE a ADD COLUMN y int;"),
     ];
 
     #[test]
@@ -136,8 +139,8 @@ mod tests {
 
     #[test]
     fn pending_is_what_the_database_has_not_seen() {
-        assert_eq!(pending(LIST, 0).unwrap().len(), 4);
-        assert_eq!(pending(LIST, 2).unwrap().iter().map(|m| m.0).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(pending(LIST, 0).unwrap().len(), 5);
+        assert_eq!(pending(LIST, 2).unwrap().iter().map(|m| m.0).collect::<Vec<_>>(), [3, 4, 5]);
         assert!(pending(LIST, SCHEMA_VERSION).unwrap().is_empty());
         let err = pending(LIST, SCHEMA_VERSION + 1).unwrap_err();
         assert_eq!(err, TooNew { found: SCHEMA_VERSION + 1 });

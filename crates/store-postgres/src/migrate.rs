@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "tenant_settings", include_str!("../migrations/0002_tenant_settings.sql")),
     (3, "installations_by_app", include_str!("../migrations/0003_installations_by_app.sql")),
     (4, "catalog_generation", include_str!("../migrations/0004_catalog_generation.sql")),
+    (5, "directory_profile", include_str!("../migrations/0005_directory_profile.sql")),
 ];
 
 /// The schema version this build creates and expects (the shared history's last version).

@@ -68,7 +68,8 @@ pub(crate) fn tenant(row: &Row) -> Decoded<Tenant> {
 
 macro_rules! user_cols {
     () => {
-        "tenant_id, id, user_principal_name, display_name, password, roles"
+        "tenant_id, id, user_principal_name, display_name, password, roles, mail, account_enabled, \
+         user_type"
     };
 }
 pub(crate) use user_cols;
@@ -81,12 +82,15 @@ pub(crate) fn user(row: &Row) -> Decoded<User> {
         display_name: row.try_get(3)?,
         password: row.try_get(4)?,
         roles: json(row, 5)?,
+        mail: row.try_get(6)?,
+        account_enabled: row.try_get(7)?,
+        user_type: row.try_get(8)?,
     })
 }
 
 macro_rules! chat_cols {
     () => {
-        "tenant_id, id, chat_type, topic, members, join_web_url"
+        "tenant_id, id, chat_type, topic, members, join_web_url, created_date_time"
     };
 }
 pub(crate) use chat_cols;
@@ -99,12 +103,16 @@ pub(crate) fn chat(row: &Row) -> Decoded<Chat> {
         topic: row.try_get(3)?,
         members: json(row, 4)?,
         join_web_url: row.try_get(5)?,
+        created_date_time: row
+            .try_get::<_, Option<String>>(6)?
+            .map(|t| parse_time("chat", &t))
+            .transpose()?,
     })
 }
 
 macro_rules! team_cols {
     () => {
-        "tenant_id, id, display_name, owners, members"
+        "tenant_id, id, display_name, owners, members, description, visibility"
     };
 }
 pub(crate) use team_cols;
@@ -116,6 +124,8 @@ pub(crate) fn team(row: &Row) -> Decoded<Team> {
         display_name: row.try_get(2)?,
         owners: json(row, 3)?,
         members: json(row, 4)?,
+        description: row.try_get(5)?,
+        visibility: row.try_get(6)?,
     })
 }
 

@@ -1132,11 +1132,12 @@ async fn apply_seed<C: GenericClient>(c: &C, seed: &Seed) -> Result<(), Failure>
             concat!(
                 "INSERT INTO users (",
                 user_cols!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6) \
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (tenant_id, id) DO UPDATE SET \
                  user_principal_name = excluded.user_principal_name, \
                  display_name = excluded.display_name, password = excluded.password, \
-                 roles = excluded.roles"
+                 roles = excluded.roles, mail = excluded.mail, \
+                 account_enabled = excluded.account_enabled, user_type = excluded.user_type"
             ),
             &[
                 &u.tenant_id,
@@ -1145,6 +1146,9 @@ async fn apply_seed<C: GenericClient>(c: &C, seed: &Seed) -> Result<(), Failure>
                 &u.display_name,
                 &u.password,
                 &Json(&u.roles),
+                &u.mail,
+                &u.account_enabled,
+                &u.user_type,
             ],
         )
         .await
@@ -1157,10 +1161,11 @@ async fn apply_seed<C: GenericClient>(c: &C, seed: &Seed) -> Result<(), Failure>
             concat!(
                 "INSERT INTO chats (",
                 chat_cols!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6) \
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (tenant_id, id) DO UPDATE SET chat_type = excluded.chat_type, \
                  topic = excluded.topic, members = excluded.members, \
-                 join_web_url = excluded.join_web_url"
+                 join_web_url = excluded.join_web_url, \
+                 created_date_time = excluded.created_date_time"
             ),
             &[
                 &ch.tenant_id,
@@ -1169,6 +1174,7 @@ async fn apply_seed<C: GenericClient>(c: &C, seed: &Seed) -> Result<(), Failure>
                 &ch.topic,
                 &Json(&ch.members),
                 &ch.join_web_url,
+                &ch.created_date_time.as_ref().map(time_text),
             ],
         )
         .await?;
@@ -1179,11 +1185,20 @@ async fn apply_seed<C: GenericClient>(c: &C, seed: &Seed) -> Result<(), Failure>
             concat!(
                 "INSERT INTO teams (",
                 team_cols!(),
-                ") VALUES ($1, $2, $3, $4, $5) \
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = excluded.display_name, \
-                 owners = excluded.owners, members = excluded.members"
+                 owners = excluded.owners, members = excluded.members, \
+                 description = excluded.description, visibility = excluded.visibility"
             ),
-            &[&t.tenant_id, &t.id, &t.display_name, &Json(&t.owners), &Json(&t.members)],
+            &[
+                &t.tenant_id,
+                &t.id,
+                &t.display_name,
+                &Json(&t.owners),
+                &Json(&t.members),
+                &t.description,
+                &t.visibility,
+            ],
         )
         .await?;
     }

@@ -199,7 +199,8 @@ pub(crate) fn tenant(row: &Row<'_>) -> rusqlite::Result<Tenant> {
 
 macro_rules! user_cols {
     () => {
-        "tenant_id, id, user_principal_name, display_name, password, roles"
+        "tenant_id, id, user_principal_name, display_name, password, roles, mail, account_enabled, \
+         user_type"
     };
 }
 pub(crate) use user_cols;
@@ -212,12 +213,15 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<User> {
         display_name: row.get(3)?,
         password: row.get(4)?,
         roles: json_col(row, 5)?,
+        mail: row.get(6)?,
+        account_enabled: row.get(7)?,
+        user_type: row.get(8)?,
     })
 }
 
 macro_rules! chat_cols {
     () => {
-        "tenant_id, id, chat_type, topic, members, join_web_url"
+        "tenant_id, id, chat_type, topic, members, join_web_url, created_date_time"
     };
 }
 pub(crate) use chat_cols;
@@ -230,12 +234,13 @@ pub(crate) fn chat(row: &Row<'_>) -> rusqlite::Result<Chat> {
         topic: row.get(3)?,
         members: json_col(row, 4)?,
         join_web_url: row.get(5)?,
+        created_date_time: opt_time_col(row, 6)?,
     })
 }
 
 macro_rules! team_cols {
     () => {
-        "tenant_id, id, display_name, owners, members"
+        "tenant_id, id, display_name, owners, members, description, visibility"
     };
 }
 pub(crate) use team_cols;
@@ -247,6 +252,8 @@ pub(crate) fn team(row: &Row<'_>) -> rusqlite::Result<Team> {
         display_name: row.get(2)?,
         owners: json_col(row, 3)?,
         members: json_col(row, 4)?,
+        description: row.get(5)?,
+        visibility: row.get(6)?,
     })
 }
 

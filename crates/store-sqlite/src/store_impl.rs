@@ -1044,11 +1044,12 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
             concat!(
                 "INSERT INTO users (",
                 user_cols!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (tenant_id, id) DO UPDATE SET \
                  user_principal_name = excluded.user_principal_name, \
                  display_name = excluded.display_name, password = excluded.password, \
-                 roles = excluded.roles"
+                 roles = excluded.roles, mail = excluded.mail, \
+                 account_enabled = excluded.account_enabled, user_type = excluded.user_type"
             ),
             params![
                 u.tenant_id,
@@ -1056,7 +1057,10 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
                 u.user_principal_name,
                 u.display_name,
                 u.password,
-                json(&u.roles, WHAT)?
+                json(&u.roles, WHAT)?,
+                u.mail,
+                u.account_enabled,
+                u.user_type
             ],
         );
         // The only uniqueness left to violate is another user's UPN.
@@ -1068,10 +1072,11 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
             concat!(
                 "INSERT INTO chats (",
                 chat_cols!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                  ON CONFLICT (tenant_id, id) DO UPDATE SET chat_type = excluded.chat_type, \
                  topic = excluded.topic, members = excluded.members, \
-                 join_web_url = excluded.join_web_url"
+                 join_web_url = excluded.join_web_url, \
+                 created_date_time = excluded.created_date_time"
             ),
             params![
                 ch.tenant_id,
@@ -1079,7 +1084,8 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
                 ch.chat_type,
                 ch.topic,
                 json(&ch.members, WHAT)?,
-                ch.join_web_url
+                ch.join_web_url,
+                ch.created_date_time.as_ref().map(time_text)
             ],
         );
         write_result(r, WHAT, None, None)?;
@@ -1090,16 +1096,19 @@ fn apply_seed(c: &Connection, seed: &Seed) -> StoreResult<()> {
             concat!(
                 "INSERT INTO teams (",
                 team_cols!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5) \
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                  ON CONFLICT (tenant_id, id) DO UPDATE SET display_name = excluded.display_name, \
-                 owners = excluded.owners, members = excluded.members"
+                 owners = excluded.owners, members = excluded.members, \
+                 description = excluded.description, visibility = excluded.visibility"
             ),
             params![
                 t.tenant_id,
                 t.id,
                 t.display_name,
                 json(&t.owners, WHAT)?,
-                json(&t.members, WHAT)?
+                json(&t.members, WHAT)?,
+                t.description,
+                t.visibility
             ],
         );
         write_result(r, WHAT, None, None)?;

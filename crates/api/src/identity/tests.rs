@@ -97,6 +97,9 @@ fn megan() -> User {
         display_name: "Megan".into(),
         password: Some("pa ss".into()),
         roles: vec!["Teams Service Administrator".into()],
+        mail: None,
+        account_enabled: None,
+        user_type: None,
     }
 }
 

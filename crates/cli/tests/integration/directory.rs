@@ -272,3 +272,142 @@ async fn chats_of_a_user_me_and_one_chat() {
     let r = s.get(&app, "/v1.0/chats/19:nope@thread.v2").await;
     r.assert_error(404, "NotFound");
 }
+
+/// A tenant whose fixture gives the optional profile fields to some objects and not to others.
+const PROFILE_FIXTURE: &str = r#"
+tenants:
+  - id: 2f1a6c2e-0000-4000-8000-000000000001
+    users:
+      - { id: 5b649834-7412-4cce-9e69-176e95a394f5, userPrincipalName: megan@contoso.example, password: megan-pw,
+          mail: Megan.Bowen@contoso.example, accountEnabled: false, userType: member }
+      - { id: 8b081ef6-4792-4def-b2c9-c363a1bf41d5, userPrincipalName: adele@contoso.example }
+      - { id: c3a8e7b0-1111-4a2b-9c3d-000000000003, userPrincipalName: "lee_fabrikam.example#EXT#@contoso.example" }
+    chats:
+      - id: "19:ea28e88c00e94c7786b065394a61f296@thread.v2"
+        topic: Launch war room
+        createdDateTime: "2025-11-03T16:20:11.402Z"
+        members: [5b649834-7412-4cce-9e69-176e95a394f5, 8b081ef6-4792-4def-b2c9-c363a1bf41d5]
+      - id: "19:0000000000000000000000000000000b@thread.v2"
+        members: [5b649834-7412-4cce-9e69-176e95a394f5]
+    teams:
+      - { id: 6903fa93-605b-43ef-920e-77c4729f8258, displayName: Sales, description: Store operations,
+          visibility: HiddenMembership, owners: [5b649834-7412-4cce-9e69-176e95a394f5] }
+      - { id: 00000000-0000-4000-8000-00000000000b, displayName: Plain, members: [5b649834-7412-4cce-9e69-176e95a394f5] }
+    applications:
+      - appId: 77777777-7777-4777-8777-777777777777
+        clientSecret: directory-secret
+        applicationPermissions: [User.Read.All, Team.ReadBasic.All, Chat.ReadBasic.All, GroupMember.Read.All]
+        delegatedPermissions: [User.ReadBasic.All]
+"#;
+
+#[tokio::test]
+async fn fixture_profile_fields_are_shown_by_the_directory_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("profile.yaml");
+    std::fs::write(&fixture, PROFILE_FIXTURE).unwrap();
+    let s = Server::start_seeded(&fixture, &[]).await;
+    let app = s.app_token(DIRECTORY).await;
+    let select = "$select=id,mail,accountEnabled,userType";
+    let r = s.get(&app, &format!("/v1.0/users?{select}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let by_id = |body: &Value, id: &str| -> Value {
+        body["value"].as_array().unwrap().iter().find(|u| u["id"] == id).unwrap().clone()
+    };
+    // Given: as given (userType in Graph's casing); not given: null mail, an enabled account,
+    // a guest by its #EXT# UPN, a member otherwise.
+    let megan = by_id(&r.body, MEGAN);
+    assert_eq!(megan["mail"], "Megan.Bowen@contoso.example");
+    assert_eq!(megan["accountEnabled"], false);
+    assert_eq!(megan["userType"], "Member");
+    let adele = by_id(&r.body, ADELE);
+    assert_eq!(adele["mail"], Value::Null);
+    assert_eq!(adele["accountEnabled"], true);
+    assert_eq!(adele["userType"], "Member");
+    assert_eq!(by_id(&r.body, LEE)["userType"], "Guest");
+    // The default property set carries mail, not accountEnabled or userType.
+    let r = s.get(&app, &format!("/beta/users/{MEGAN}")).await;
+    assert_eq!(r.body["mail"], "Megan.Bowen@contoso.example");
+    assert!(r.body.get("accountEnabled").is_none(), "{}", r.body);
+    // Filters see the fixture's values.
+    let r = s.get(&app, "/v1.0/users?$filter=accountEnabled eq false").await;
+    assert_eq!(ids(&r.body, "id"), [MEGAN], "{}", r.body);
+    let r = s.get(&app, "/v1.0/users?$filter=mail eq 'Megan.Bowen@contoso.example'").await;
+    assert_eq!(ids(&r.body, "id"), [MEGAN], "{}", r.body);
+    let r = s.get(&app, "/v1.0/users?$filter=userType eq 'Guest'").await;
+    assert_eq!(ids(&r.body, "id"), [LEE], "{}", r.body);
+    // User.ReadBasic.All alone: mail is basic, accountEnabled and userType are not.
+    let basic = s.user_token(DIRECTORY, "megan@contoso.example", "megan-pw").await;
+    let r = s.get(&basic, &format!("/v1.0/users/{MEGAN}?{select}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["mail"], "Megan.Bowen@contoso.example");
+    assert_eq!(r.body["accountEnabled"], Value::Null);
+    assert_eq!(r.body["userType"], Value::Null);
+
+    // Teams: description and visibility as given, else null and private; groups capitalise.
+    let r = s.get(&app, "/v1.0/teams").await;
+    let sales = by_id(&r.body, TEAM);
+    assert_eq!(
+        sales,
+        serde_json::json!({"id": TEAM, "displayName": "Sales", "description": "Store operations"})
+    );
+    let plain = "00000000-0000-4000-8000-00000000000b";
+    assert_eq!(by_id(&r.body, plain)["description"], Value::Null);
+    let r = s.get(&app, &format!("/v1.0/teams/{TEAM}")).await;
+    assert_eq!(r.body["description"], "Store operations");
+    assert_eq!(r.body["visibility"], "hiddenMembership");
+    let r = s.get(&app, &format!("/v1.0/teams/{plain}")).await;
+    assert_eq!(r.body["visibility"], "private");
+    assert_eq!(r.body["description"], Value::Null);
+    let r = s.get(&app, &format!("/v1.0/users/{MEGAN}/joinedTeams")).await;
+    assert_eq!(by_id(&r.body, TEAM)["description"], "Store operations");
+    let r =
+        s.get(&app, "/v1.0/groups?$filter=resourceProvisioningOptions/Any(x:x eq 'Team')").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(by_id(&r.body, TEAM)["visibility"], "HiddenMembership");
+    assert_eq!(by_id(&r.body, TEAM)["description"], "Store operations");
+    assert_eq!(by_id(&r.body, plain)["visibility"], "Private");
+
+    // Chats: topic and createdDateTime (Graph's seven fractional digits), else null.
+    let r = s.get(&app, &format!("/v1.0/users/{MEGAN}/chats")).await;
+    let war_room = by_id(&r.body, CHAT);
+    assert_eq!(war_room["topic"], "Launch war room");
+    assert_eq!(war_room["createdDateTime"], "2025-11-03T16:20:11.4020000Z");
+    let other = by_id(&r.body, "19:0000000000000000000000000000000b@thread.v2");
+    assert_eq!(other["topic"], Value::Null);
+    assert_eq!(other["createdDateTime"], Value::Null);
+    let r = s.get(&app, &format!("/beta/chats/{}", enc(CHAT))).await;
+    assert_eq!(r.body["createdDateTime"], "2025-11-03T16:20:11.4020000Z");
+}
+
+#[tokio::test]
+async fn fixture_profile_values_are_checked() {
+    for (bad, what) in [
+        ("userType: Admin", "userType must be Member or Guest"),
+        ("accountEnabled: maybe", "accountEnabled"),
+    ] {
+        let text = PROFILE_FIXTURE.replace("userType: member", bad);
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = dir.path().join("bad.yaml");
+        std::fs::write(&fixture, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_teamsapps"))
+            .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--seed"])
+            .arg(&fixture)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(what), "{err}");
+    }
+    let text = PROFILE_FIXTURE.replace("visibility: HiddenMembership", "visibility: secret");
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("bad.yaml");
+    std::fs::write(&fixture, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_teamsapps"))
+        .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--seed"])
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("visibility must be private, public or hiddenMembership"), "{err}");
+}
