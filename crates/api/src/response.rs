@@ -122,7 +122,26 @@ pub fn by_version(a: &str, b: &str) -> Ordering {
 
 impl Page<'_> {
     /// Renders `items`, each with its unique sort key.
-    pub fn render(self, mut items: Vec<(String, Value)>) -> ApiResult<Response> {
+    pub fn render(self, items: Vec<(String, Value)>) -> ApiResult<Response> {
+        let mut values: Vec<Option<Value>> = Vec::with_capacity(items.len());
+        let keys = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value))| {
+                values.push(Some(value));
+                (key, i)
+            })
+            .collect();
+        self.render_with(keys, |i| values[i].take().unwrap_or(Value::Null))
+    }
+
+    /// Renders the items named by `keys` (sort key, index), building only those on the page
+    /// with `build(index)`: a page of a large list costs its own items, not the whole list's.
+    pub fn render_with(
+        self,
+        mut items: Vec<(String, usize)>,
+        mut build: impl FnMut(usize) -> Value,
+    ) -> ApiResult<Response> {
         let order = self.order;
         items.sort_by(|a, b| order(&a.0, &b.0));
         let total = items.len();
@@ -155,7 +174,7 @@ impl Page<'_> {
                 Value::String(format!("{}{}?{q}", base_url(self.headers), self.path)),
             );
         }
-        let page: Vec<Value> = items.drain(start..end).map(|(_, v)| v).collect();
+        let page: Vec<Value> = items[start..end].iter().map(|(_, i)| build(*i)).collect();
         out.insert("value".into(), Value::Array(page));
         Ok(json_response(StatusCode::OK, Value::Object(out)))
     }

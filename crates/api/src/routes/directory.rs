@@ -125,6 +125,38 @@ fn page(
         .filter(|(_, full)| query.filter.as_ref().is_none_or(|f| f.matches(full)))
         .map(|(key, full)| (key, query.shape(full, ty, v)))
         .collect();
+    page_of(v, query, headers, path, raw, set, source).render(items)
+}
+
+/// As [`page`] for a list without `$filter`: only the page's items are built (`build(i)` of
+/// the i-th key), so paging through a large directory costs each page its own items.
+#[allow(clippy::too_many_arguments)]
+fn page_lazy(
+    v: ApiVersion,
+    ty: &'static EntityType,
+    query: &ODataQuery,
+    headers: &HeaderMap,
+    path: &str,
+    raw: &str,
+    set: &str,
+    source: Source,
+    keys: Vec<String>,
+    build: impl Fn(usize) -> Value,
+) -> ApiResult<Response> {
+    let keys = keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+    page_of(v, query, headers, path, raw, set, source)
+        .render_with(keys, |i| query.shape(build(i), ty, v))
+}
+
+fn page_of<'a>(
+    v: ApiVersion,
+    query: &'a ODataQuery,
+    headers: &'a HeaderMap,
+    path: &'a str,
+    raw: &'a str,
+    set: &str,
+    source: Source,
+) -> Page<'a> {
     Page {
         context: v.context(&format!("{set}{}", query.context_suffix())),
         query,
@@ -135,7 +167,6 @@ fn page(
         order: by_id,
         default_top: Some(source.page_size().0),
     }
-    .render(items)
 }
 
 /// What `User.ReadBasic.All` alone may read: the basic profile only.
@@ -170,6 +201,12 @@ pub async fn list_users(
     let users = directory::list_users(s.store.as_ref(), &auth).await?;
     let basic = basic_only(&auth);
     // Ordered by user principal name, as Graph lists them (unique per tenant, case-insensitive).
+    if query.filter.is_none() {
+        let keys = users.iter().map(|u| u.user_principal_name.to_ascii_lowercase()).collect();
+        let build = |i: usize| views::user(&users[i], basic);
+        let (path, set) = (uri.path(), "users");
+        return page_lazy(v, ty, &query, &headers, path, &raw, set, Source::Directory, keys, build);
+    }
     let items =
         users.iter().map(|u| (u.user_principal_name.to_ascii_lowercase(), views::user(u, basic)));
     page(v, ty, &query, &headers, uri.path(), &raw, "users", Source::Directory, items)
@@ -229,6 +266,12 @@ pub async fn list_teams(
     let ty = metadata::team(v);
     let query = list_query(&raw, ty, v, &headers, Source::Teams)?;
     let teams = directory::list_teams(s.store.as_ref(), &auth).await?;
+    if query.filter.is_none() {
+        let keys = teams.iter().map(|t| t.id.to_ascii_lowercase()).collect();
+        let build = |i: usize| views::team(&teams[i]);
+        let (path, set) = (uri.path(), "teams");
+        return page_lazy(v, ty, &query, &headers, path, &raw, set, Source::Teams, keys, build);
+    }
     let items = teams.iter().map(|t| (t.id.to_ascii_lowercase(), views::team(t)));
     page(v, ty, &query, &headers, uri.path(), &raw, "teams", Source::Teams, items)
 }
