@@ -7,7 +7,8 @@
 #      exits 130, and the `resume` block finishes the rollout (exit 0).
 # Each time it checks the end state: `teamsapps rollout status --json` shows nothing pending,
 # in flight or failed, every installation the plan found upgraded, and report.html exists and
-# holds the same summary.
+# holds the same summary. The first time, the HTML reports of both journals are also opened in
+# headless Chromium and checked against their JSON reports (scripts/rollout-report.sh).
 # The only substitutions: `--listen 127.0.0.1:0` is added to the `serve` block and the port in
 # BASE is the one the server took; the tenant's size is the USERS the doc reads from the
 # environment, here ROLLOUT_EXAMPLE_USERS or 200 (the doc's 3000 would take minutes: a plan
@@ -142,6 +143,14 @@ expect status "$status"
 expect report "$report"
 expect resume "$resume"
 check_end
+# The reports as a user opens them: in a browser, showing what the journals say (the run's,
+# everything upgraded; the Personal-scope plan's, its chats and teams blocked).
+for journal in rollout personal; do
+  (cd "$work" && teamsapps rollout report --journal "$journal.db" --format html --out "$journal-report.html" &&
+    teamsapps rollout report --journal "$journal.db" --format json --out "$journal-report.json")
+  scripts/rollout-report.sh "$work/$journal-report.html" "$work/$journal-report.json" "$work/$journal-report.png" ||
+    fail "the $journal.db report does not show in Chromium what its journal says"
+done
 stop_server
 
 pass="interrupted"

@@ -252,7 +252,20 @@ fn graph_for(r: &Recorded, secret: String) -> anyhow::Result<Arc<Graph>> {
 async fn make_plan(journal: &Journal, graph: &Arc<Graph>, r: &Recorded, json: bool) -> Code {
     let app = plan::app_facts(graph, &r.plan).await.map_err(Usage)?;
     eprintln!("planning {} ({}) to version {}", app.display_name, app.app_id, app.to_version);
-    let targets = plan::discover(graph, &r.plan, &app).await.map_err(Usage)?;
+    // A line every 5 s while discovery goes on (a tenant of 80,000 users takes many minutes).
+    let discovery = Arc::new(plan::Discovery::default());
+    let ticker = {
+        let d = discovery.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                tracing::info!("{}", d.line());
+            }
+        })
+    };
+    let found = plan::discover(graph, &r.plan, &app, &discovery).await;
+    ticker.abort();
+    let targets = found.map_err(Usage)?;
     let meta = [
         ("options", serde_json::to_string(r).unwrap_or_default()),
         ("app", serde_json::to_string(&app).unwrap_or_default()),
@@ -323,10 +336,26 @@ async fn plan_cmd(a: PlanArgs) -> Code {
         concurrency: None,
         batch: false,
     };
+    let created = !a.journal.exists();
     let journal = Journal::open(&a.journal).map_err(Usage)?;
     refuse_replanning(&journal, &a.journal).map_err(Usage)?;
     let graph = graph_for(&recorded, secret).map_err(Usage)?;
-    make_plan(&journal, &graph, &recorded, a.json).await
+    let planned = make_plan(&journal, &graph, &recorded, a.json).await;
+    if planned.is_err() && created {
+        remove_journal(journal, &a.journal);
+    }
+    planned
+}
+
+/// Removes a journal this command created and could not plan into: a failed plan leaves no
+/// file behind.
+fn remove_journal(journal: Journal, path: &Path) {
+    drop(journal);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// A new plan replaces the targets: refused once a run has recorded answers, which it would
@@ -363,7 +392,7 @@ async fn run_cmd(a: RunArgs) -> Code {
     let fresh = if a.journal.exists() { None } else { Some(plan_options(&a.plan).map_err(Usage)?) };
     let journal = Journal::open(&a.journal).map_err(Usage)?;
     let has_plan = journal.has_plan().map_err(Usage)?;
-    let plan = match fresh {
+    let plan = match fresh.clone() {
         Some(plan) => plan,
         None if has_plan => {
             let plan = recorded(&journal).map_err(Usage)?.plan;
@@ -391,7 +420,12 @@ async fn run_cmd(a: RunArgs) -> Code {
     };
     let graph = graph_for(&r, secret).map_err(Usage)?;
     if !has_plan {
-        make_plan(&journal, &graph, &r, false).await?;
+        if let Err(e) = make_plan(&journal, &graph, &r, false).await {
+            if fresh.is_some() {
+                remove_journal(journal, &a.journal);
+            }
+            return Err(e);
+        }
     }
     journal.set_meta("options", &serde_json::to_string(&r).unwrap_or_default()).map_err(Usage)?;
     execute(journal, graph, &r, &a.journal).await
@@ -415,6 +449,8 @@ async fn resume_cmd(a: ResumeArgs) -> Code {
 }
 
 async fn execute(journal: Journal, graph: Arc<Graph>, r: &Recorded, path: &Path) -> Code {
+    // Sign in before anything else, so a wrong secret says so even when nothing is left to do.
+    graph.roles().await.map_err(|e| Usage(anyhow::anyhow!("{e}")))?;
     let app: AppFacts = journal
         .meta("app")
         .map_err(Usage)?
@@ -517,7 +553,13 @@ fn report_cmd(a: ReportArgs) -> Code {
         Some(path) => std::fs::write(&path, text)
             .with_context(|| format!("cannot write {}", path.display()))
             .map_err(Usage)?,
-        None => print!("{text}"),
+        // A reader that stops early (`| head`) is not an error.
+        None => match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return usage(anyhow::anyhow!("cannot write the report to standard output: {e}"))
+            }
+            _ => {}
+        },
     }
     Ok(0)
 }

@@ -168,11 +168,89 @@ pub struct Graph {
     token: Mutex<Option<Token>>,
     token_endpoint: Mutex<Option<String>>,
     pub concurrency: Arc<Concurrency>,
+    /// Reads and writes paced apart: Graph limits them apart (GET 60/s, POST 30/s).
+    reads: Pacer,
+    writes: Pacer,
     /// Requests answered 429 (for the report and the logs).
     pub throttled: AtomicU64,
     /// Retries of any transient failure.
     pub retries: AtomicU64,
     max_attempts: u32,
+}
+
+/// Spaces the requests of one class so they reach Graph no faster than it accepts them. A 429
+/// holds the whole class back until its `Retry-After` has passed (every sender, not only the
+/// refused one: Graph asks clients to wait), and, when it says its limit with `RateLimit-Limit`
+/// per `RateLimit-Reset` seconds, spaces the requests at that pace. Each success shortens the
+/// spacing a little, so the pace creeps back up to what the limit allows.
+#[derive(Debug)]
+struct Pacer {
+    state: std::sync::Mutex<Pace>,
+}
+
+#[derive(Debug)]
+struct Pace {
+    /// No request of the class is sent before this.
+    next: Instant,
+    spacing: Duration,
+}
+
+impl Pacer {
+    fn new() -> Pacer {
+        Pacer {
+            state: std::sync::Mutex::new(Pace { next: Instant::now(), spacing: Duration::ZERO }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pace> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// When a request carrying `cost` requests (a batch's items) may go; books its turn.
+    fn turn(&self, cost: u32) -> Option<Instant> {
+        let mut p = self.lock();
+        let now = Instant::now();
+        if p.spacing.is_zero() && p.next <= now {
+            return None;
+        }
+        let at = p.next.max(now);
+        p.next = at + p.spacing * cost.max(1);
+        Some(at)
+    }
+
+    async fn wait(&self, cost: u32) {
+        if let Some(at) = self.turn(cost) {
+            tokio::time::sleep_until(at.into()).await;
+        }
+    }
+
+    fn on_throttled(&self, retry_after: Option<Duration>, pace: Option<Duration>) {
+        let mut p = self.lock();
+        if let Some(w) = retry_after {
+            p.next = p.next.max(Instant::now() + w);
+        }
+        if let Some(pace) = pace {
+            p.spacing = p.spacing.max(pace);
+        }
+    }
+
+    fn on_success(&self) {
+        let mut p = self.lock();
+        p.spacing = p.spacing.mul_f64(0.998);
+        if p.spacing < Duration::from_micros(20) {
+            p.spacing = Duration::ZERO;
+        }
+    }
+}
+
+/// The pace a 429's `RateLimit-Limit` requests per `RateLimit-Reset` seconds (at least one)
+/// allows: the time one request takes of it.
+fn pace(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    let limit = number("ratelimit-limit").filter(|l| l.is_finite() && *l >= 1.0)?;
+    let window =
+        number("ratelimit-reset").filter(|r| r.is_finite()).unwrap_or(1.0).clamp(1.0, 60.0);
+    Some(Duration::from_secs_f64((window / limit).min(1.0)))
 }
 
 /// Seconds of a `Retry-After` (fractional allowed, as teamsapps and Graph send it).
@@ -205,6 +283,33 @@ fn throttled_items(body: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// The longest `Retry-After` and the slowest `RateLimit-*` pace of a batch's throttled items.
+fn item_limits(body: &Value) -> (Option<Duration>, Option<Duration>) {
+    let (mut wait, mut slowest) = (None::<Duration>, None::<Duration>);
+    for item in body["responses"].as_array().into_iter().flatten() {
+        if item["status"].as_u64() != Some(429) {
+            continue;
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in item["headers"].as_object().into_iter().flatten() {
+            let (Ok(name), Some(Ok(value))) = (
+                reqwest::header::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()),
+                v.as_str().map(reqwest::header::HeaderValue::from_str),
+            ) else {
+                continue;
+            };
+            headers.insert(name, value);
+        }
+        if let Some(w) = retry_after(&headers) {
+            wait = Some(wait.map_or(w, |x| x.max(w)));
+        }
+        if let Some(p) = pace(&headers) {
+            slowest = Some(slowest.map_or(p, |x| x.max(p)));
+        }
+    }
+    (wait, slowest)
+}
+
 /// 429s one call rides out before it gives up (Graph's 10-second window, many times over).
 const MAX_THROTTLED: u32 = 200;
 
@@ -224,6 +329,8 @@ impl Graph {
             token: Mutex::new(None),
             token_endpoint: Mutex::new(None),
             concurrency,
+            reads: Pacer::new(),
+            writes: Pacer::new(),
             throttled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             max_attempts: 10,
@@ -349,8 +456,12 @@ impl Graph {
         // is throttled forever.
         let mut throttled = 0u32;
         let mut attempt = 0u32;
+        let pacer = if method == reqwest::Method::GET { &self.reads } else { &self.writes };
+        // A batch spends one request of the limit per item.
+        let cost = body.and_then(|b| b["requests"].as_array()).map_or(1, |r| r.len() as u32);
         while attempt < self.max_attempts {
             attempt += 1;
+            pacer.wait(cost).await;
             let token = self.token(false).await?;
             let epoch = self.concurrency.epoch();
             let mut req = self.http.request(method.clone(), &url).bearer_auth(token);
@@ -361,6 +472,7 @@ impl Graph {
                 Ok(res) => {
                     let status = res.status().as_u16();
                     let wait = retry_after(res.headers());
+                    let limit_pace = pace(res.headers());
                     let bytes = res.bytes().await.unwrap_or_default();
                     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                     if status == 401 && !renewed {
@@ -377,6 +489,7 @@ impl Graph {
                         if status == 429 {
                             self.throttled.fetch_add(1, Ordering::Relaxed);
                             self.concurrency.on_throttled(epoch);
+                            pacer.on_throttled(wait, limit_pace);
                             throttled += 1;
                             if throttled < MAX_THROTTLED {
                                 attempt -= 1;
@@ -398,8 +511,11 @@ impl Graph {
                         if items > 0 {
                             self.throttled.fetch_add(items, Ordering::Relaxed);
                             self.concurrency.on_throttled(epoch);
+                            let (wait, limit_pace) = item_limits(&body);
+                            pacer.on_throttled(wait, limit_pace);
                         } else {
                             self.concurrency.on_success();
+                            pacer.on_success();
                         }
                     }
                     return Ok(Answer { status, body, attempts: attempt + throttled });
@@ -478,6 +594,55 @@ fn roles_of(token: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ratelimit_headers_give_the_pace_of_the_limit() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(pace(&h), None);
+        h.insert("ratelimit-limit", "300".parse().unwrap());
+        h.insert("ratelimit-reset", "1".parse().unwrap());
+        assert_eq!(pace(&h), Some(Duration::from_secs_f64(1.0 / 300.0)));
+        h.insert("ratelimit-limit", "15000".parse().unwrap());
+        h.insert("ratelimit-reset", "10".parse().unwrap());
+        assert_eq!(pace(&h), Some(Duration::from_secs_f64(10.0 / 15000.0)));
+        h.insert("ratelimit-limit", "none".parse().unwrap());
+        assert_eq!(pace(&h), None);
+    }
+
+    #[test]
+    fn a_429_holds_the_class_back_and_then_spaces_it_at_the_limits_pace() {
+        let p = Pacer::new();
+        assert_eq!(p.turn(1), None, "unpaced until throttled");
+        let before = Instant::now();
+        p.on_throttled(Some(Duration::from_millis(200)), Some(Duration::from_millis(10)));
+        let first = p.turn(1).unwrap();
+        assert!(first >= before + Duration::from_millis(200), "nobody goes before Retry-After");
+        let second = p.turn(1).unwrap();
+        assert_eq!(second - first, Duration::from_millis(10));
+        let batch = p.turn(20).unwrap();
+        assert_eq!(batch - second, Duration::from_millis(10));
+        assert_eq!(
+            p.turn(1).unwrap() - batch,
+            Duration::from_millis(200),
+            "20 items cost 20 turns"
+        );
+        for _ in 0..5000 {
+            p.on_success();
+        }
+        assert_eq!(p.lock().spacing, Duration::ZERO, "successes bring the pace back up");
+    }
+
+    #[test]
+    fn a_batchs_throttled_items_say_the_wait_and_the_pace() {
+        let body = serde_json::json!({"responses": [
+            {"id": "1", "status": 204},
+            {"id": "2", "status": 429, "headers": {"Retry-After": "0.5", "RateLimit-Limit": "30", "RateLimit-Reset": "1"}},
+            {"id": "3", "status": 429, "headers": {"Retry-After": "1.5"}},
+        ]});
+        let (wait, pace) = item_limits(&body);
+        assert_eq!(wait, Some(Duration::from_millis(1500)));
+        assert_eq!(pace, Some(Duration::from_secs_f64(1.0 / 30.0)));
+    }
 
     #[test]
     fn retry_after_takes_fractions_and_refuses_junk() {

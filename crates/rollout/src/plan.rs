@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -238,9 +240,34 @@ struct Work {
     tx: tokio::sync::mpsc::UnboundedSender<Task>,
     rx: Arc<Mutex<tokio::sync::mpsc::UnboundedReceiver<Task>>>,
     seen_chats: Arc<std::sync::Mutex<BTreeSet<String>>>,
-    counts: Arc<std::sync::Mutex<(usize, usize, usize)>>,
+    counts: Arc<Discovery>,
     found: Arc<Mutex<Vec<Installation>>>,
     failed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Discovery's live counters, for progress lines: listed users, teams and chats, reads
+/// answered, installations of the app found.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub users: AtomicUsize,
+    pub teams: AtomicUsize,
+    pub chats: AtomicUsize,
+    pub reads: AtomicUsize,
+    pub found: AtomicUsize,
+}
+
+impl Discovery {
+    pub fn line(&self) -> String {
+        let n = |a: &AtomicUsize| a.load(Relaxed);
+        format!(
+            "discovering: {} user(s), {} team(s), {} chat(s) listed; {} installation read(s) answered, {} installation(s) of the app found",
+            n(&self.users),
+            n(&self.teams),
+            n(&self.chats),
+            n(&self.reads),
+            n(&self.found)
+        )
+    }
 }
 
 /// What discovery found.
@@ -252,7 +279,7 @@ struct Found {
 }
 
 impl Work {
-    fn new(graph: Arc<Graph>, app_id: String) -> Work {
+    fn new(graph: Arc<Graph>, app_id: String, counts: Arc<Discovery>) -> Work {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         Work {
             graph,
@@ -260,7 +287,7 @@ impl Work {
             tx,
             rx: Arc::new(Mutex::new(rx)),
             seen_chats: Arc::default(),
-            counts: Arc::default(),
+            counts,
             found: Arc::default(),
             failed: Arc::default(),
         }
@@ -287,7 +314,7 @@ impl Work {
     /// Each user's installation and/or chats, a slot each, waiting for slots as it goes (the
     /// listing then fetches its next page no faster than the reads keep up).
     async fn users(&self, users: Vec<String>, (installations, chats): (bool, bool)) {
-        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0 += users.len();
+        self.counts.users.fetch_add(users.len(), Relaxed);
         for user in users {
             let permit = self.graph.concurrency.acquire().await;
             let w = self.clone();
@@ -304,8 +331,7 @@ impl Work {
                             w.seen_chats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         found.into_iter().filter(|c| seen.insert(c.clone())).collect()
                     };
-                    w.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).2 +=
-                        new.len();
+                    w.counts.chats.fetch_add(new.len(), Relaxed);
                     for chat in new {
                         // A nested read takes its slot inside its task: a task holding a slot
                         // never waits for another.
@@ -323,14 +349,12 @@ impl Work {
 
     /// Each resource's installation, a slot each.
     async fn resources(&self, scope: Scope, ids: Vec<String>) {
-        {
-            let mut c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match scope {
-                Scope::Team => c.1 += ids.len(),
-                Scope::Chat => c.2 += ids.len(),
-                Scope::User => c.0 += ids.len(),
-            }
-        }
+        let counter = match scope {
+            Scope::Team => &self.counts.teams,
+            Scope::Chat => &self.counts.chats,
+            Scope::User => &self.counts.users,
+        };
+        counter.fetch_add(ids.len(), Relaxed);
         for id in ids {
             let permit = self.graph.concurrency.acquire().await;
             let w = self.clone();
@@ -343,9 +367,10 @@ impl Work {
     }
 
     async fn check(&self, scope: Scope, resource: &str) -> anyhow::Result<()> {
-        if let Some((inst, version)) =
-            installation(&self.graph, scope, resource, &self.app_id).await?
-        {
+        let found = installation(&self.graph, scope, resource, &self.app_id).await?;
+        self.counts.reads.fetch_add(1, Relaxed);
+        if let Some((inst, version)) = found {
+            self.counts.found.fetch_add(1, Relaxed);
             self.found.lock().await.push((scope, resource.to_string(), inst, version));
         }
         Ok(())
@@ -372,7 +397,7 @@ impl Work {
             return Err(e);
         }
         let (users, teams, chats) =
-            *counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (counts.users.load(Relaxed), counts.teams.load(Relaxed), counts.chats.load(Relaxed));
         let installations = std::mem::take(&mut *found.lock().await);
         Ok(Found { users, teams, chats, installations })
     }
@@ -406,6 +431,7 @@ pub async fn discover(
     graph: &Arc<Graph>,
     opts: &PlanOptions,
     app: &AppFacts,
+    progress: &Arc<Discovery>,
 ) -> anyhow::Result<Vec<Target>> {
     let roles = graph.roles().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let wants = |s: Scope| opts.scopes.contains(&s);
@@ -417,7 +443,7 @@ pub async fn discover(
     // One pipeline: each page of users or teams starts its reads while the next page is
     // fetched, and each user's chats start their reads as they are found, so discovery runs
     // at the GET limit instead of waiting for whole listings first.
-    let work = Work::new(graph.clone(), app.app_id.clone());
+    let work = Work::new(graph.clone(), app.app_id.clone(), progress.clone());
     let users_needed = wants(Scope::User) || (wants(Scope::Chat) && listed(Scope::Chat).is_none());
     let chats_from_users = wants(Scope::Chat) && listed(Scope::Chat).is_none();
     let per_user = (wants(Scope::User), chats_from_users);

@@ -43,6 +43,8 @@ pub struct Progress {
     pub total: AtomicUsize,
     pub done: AtomicUsize,
     pub failed: AtomicUsize,
+    /// Of `done`, those answered before this run (a resume): not part of its rate.
+    pub earlier: AtomicUsize,
 }
 
 fn upgrade_path(t: &Target) -> String {
@@ -299,7 +301,9 @@ pub async fn run(
         all.iter().filter(|t| !matches!(t.state, State::Current | State::Blocked)).collect();
     let total = upgradable.len();
     progress.total.store(total, Ordering::Relaxed);
-    progress.done.store(upgradable.iter().filter(|t| !left_to_send(t)).count(), Ordering::Relaxed);
+    let earlier = upgradable.iter().filter(|t| !left_to_send(t)).count();
+    progress.done.store(earlier, Ordering::Relaxed);
+    progress.earlier.store(earlier, Ordering::Relaxed);
     let (verifier, mut readers) = start_verifier(graph.clone(), journal.clone(), VERIFY_READERS);
     let outcome =
         waves(&graph, &journal, &app, opts, &stop, &progress, &upgradable, &verifier).await;
@@ -464,7 +468,7 @@ pub fn progress_line(p: &Progress, started: Instant, concurrency: usize) -> Stri
         p.failed.load(Ordering::Relaxed),
     );
     let secs = started.elapsed().as_secs_f64().max(0.001);
-    let rate = done as f64 / secs;
+    let rate = done.saturating_sub(p.earlier.load(Ordering::Relaxed)) as f64 / secs;
     let eta = if rate > 0.0 && total > done { (total - done) as f64 / rate } else { 0.0 };
     format!(
         "{done}/{total} answered, {failed} failed, {rate:.1}/s, about {eta:.0} s left, {concurrency} in flight at most"
