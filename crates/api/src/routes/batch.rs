@@ -20,6 +20,8 @@ use crate::state::AppState;
 
 /// Graph's limit on the requests of one batch.
 pub const MAX_REQUESTS: usize = 20;
+/// Longest request id accepted (Graph documents none; ids are echoed in the answer).
+pub const MAX_ID_CHARS: usize = 256;
 
 /// Outer headers every item inherits: the caller's identity and where it called us.
 const INHERITED: &[&str] =
@@ -72,6 +74,11 @@ fn parse(value: &Value) -> ApiResult<Vec<Item>> {
                 return Err(bad(format!("Invalid batch payload: request {i} needs a string 'id'.")))
             }
         };
+        if id.chars().count() > MAX_ID_CHARS {
+            return Err(bad(format!(
+                "Invalid batch payload: the id of request {i} is longer than {MAX_ID_CHARS} characters."
+            )));
+        }
         if items.iter().any(|it| it.id.eq_ignore_ascii_case(&id)) {
             return Err(bad(format!(
                 "Invalid batch payload: the request id '{id}' is used more than once."
@@ -223,6 +230,11 @@ fn item_crid(item: &Item) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The mark a batch item's request carries: a `$batch` under it is refused whatever its URL
+/// says (a URL check alone missed `/$batch#x`, whose fragment the router ignores).
+#[derive(Clone, Copy, Debug)]
+pub struct InBatch;
+
 /// The path of an item's URL, for the nested-batch check.
 fn is_nested_batch(url: &str) -> bool {
     let path = url.split('?').next().unwrap_or_default().trim_matches('/');
@@ -238,8 +250,14 @@ fn build_request(item: &Item, version: ApiVersion, outer: &HeaderMap) -> Result<
             item.url, item.id
         ));
     }
+    if item.url.contains('#') {
+        return Err(format!(
+            "The url '{}' of request '{}' must not contain a fragment ('#').",
+            item.url, item.id
+        ));
+    }
     let uri = format!("/{}/{}", version.segment(), item.url.trim_start_matches('/'));
-    let mut builder = Request::builder().method(item.method.clone()).uri(&uri);
+    let mut builder = Request::builder().method(item.method.clone()).uri(&uri).extension(InBatch);
     let headers = builder.headers_mut().ok_or_else(|| {
         format!("The url '{}' of request '{}' is not a valid URL.", item.url, item.id)
     })?;
@@ -324,9 +342,13 @@ pub async fn batch(
     State(state): State<AppState>,
     Extension(version): Extension<ApiVersion>,
     Extension(ItemRouter(item_router)): Extension<ItemRouter>,
+    in_batch: Option<Extension<InBatch>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    if in_batch.is_some() {
+        return Err(bad("A batch request cannot contain another $batch request."));
+    }
     state.identity.authenticate(state.store.as_ref(), &headers).await?;
     let value = json_body(&headers, &body, state.config.max_json_bytes)?.ok_or_else(|| {
         bad("Invalid batch payload: the body is empty; send {\"requests\":[...]}.")

@@ -207,6 +207,39 @@ async fn malformed_batches_are_400() {
 }
 
 #[tokio::test]
+async fn a_batch_never_runs_inside_a_batch_whatever_its_url_says() {
+    let s = Server::start().await;
+    let app = s.app_token(ROLLOUT).await;
+    let inner =
+        json!({"requests": [{"id": "in", "method": "GET", "url": "/appCatalogs/teamsApps"}]});
+    // Spellings a URL check alone could miss: a fragment, a double slash, an escaped dollar.
+    for url in ["/$batch#x", "/$batch?#", "//$batch", "/%24batch", "/$BATCH"] {
+        let batch = json!({"requests": [{"id": "nested", "method": "POST", "url": url,
+            "headers": {"Content-Type": "application/json"}, "body": inner}]});
+        let r = s.post_json(&app, "/v1.0/$batch", &batch).await;
+        assert_eq!(r.status, 200, "{url}: {}", r.body);
+        let a = item(&r, "nested");
+        assert_eq!(a["status"], 400, "{url}: {a}");
+        assert_eq!(a["body"]["error"]["code"], "BadRequest", "{url}: {a}");
+        assert!(a["body"].get("responses").is_none(), "{url}: the inner batch ran: {a}");
+    }
+    // A fragment in any item URL is refused, and an id is at most 256 characters.
+    let batch =
+        json!({"requests": [{"id": "f", "method": "GET", "url": "/appCatalogs/teamsApps#top"}]});
+    let a = item(&s.post_json(&app, "/v1.0/$batch", &batch).await, "f").clone();
+    assert_eq!(a["status"], 400, "{a}");
+    assert!(a["body"]["error"]["message"].as_str().unwrap().contains("fragment"), "{a}");
+    let long = "i".repeat(257);
+    let batch =
+        json!({"requests": [{"id": long, "method": "GET", "url": "/appCatalogs/teamsApps"}]});
+    let r = s.post_json(&app, "/v1.0/$batch", &batch).await;
+    r.assert_error(400, "BadRequest");
+    assert!(r.body.to_string().len() < 1000, "the long id is not echoed back: {}", r.body);
+    let ok = json!({"requests": [{"id": "i".repeat(256), "method": "GET", "url": "/appCatalogs/teamsApps?$top=1"}]});
+    assert_eq!(s.post_json(&app, "/v1.0/$batch", &ok).await.status, 200);
+}
+
+#[tokio::test]
 async fn nested_batches_and_absolute_urls_fail_alone() {
     let s = Server::start().await;
     let app = s.app_token(ROLLOUT).await;
