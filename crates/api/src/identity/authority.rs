@@ -582,7 +582,7 @@ impl Identity {
         now: i64,
     ) -> CoreResult<(Principal, i64, Option<String>)> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
-        if header.alg != Algorithm::RS256 {
+        if header.alg != Algorithm::RS256 || has_extensions(token) {
             return Err(invalid());
         }
         let kid = header.kid.ok_or_else(invalid)?;
@@ -741,9 +741,32 @@ fn audience_accepted(aud: &str) -> bool {
     aud == GRAPH_AUDIENCE || aud == "https://graph.microsoft.com/" || aud == GRAPH_APP_ID
 }
 
+/// The latest NumericDate accepted (9999-12-31T23:59:59Z): `exp: 1e300` is not "never".
+const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
 fn numeric_date(v: Option<&Value>) -> Option<i64> {
     let v = v?;
-    v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+    let n = v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && (0.0..=MAX_NUMERIC_DATE as f64).contains(f))
+            .map(|f| f.floor() as i64)
+    })?;
+    (0..=MAX_NUMERIC_DATE).contains(&n).then_some(n)
+}
+
+/// Whether the JOSE header asks for extensions this verifier does not implement: RFC 7515
+/// 4.1.11 says a token with `crit` it does not understand must be refused, and `b64`
+/// (RFC 7797) changes what the signature covers. Graph's tokens carry neither.
+fn has_extensions(token: &str) -> bool {
+    use base64::Engine;
+    let Some(part) = token.split('.').next() else { return true };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part) else {
+        return true;
+    };
+    match serde_json::from_slice::<Map<String, Value>>(&bytes) {
+        Ok(header) => header.contains_key("crit") || header.contains_key("b64"),
+        Err(_) => true,
+    }
 }
 
 fn non_empty_str<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {

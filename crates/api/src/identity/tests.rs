@@ -434,6 +434,41 @@ async fn identity_refuses_hs256_signed_with_the_public_key() {
     assert_eq!(msg, "Access token validation failure.");
 }
 
+/// A token signed with the test key over exactly this header and payload.
+fn sign_raw(header: &Value, payload: &Value) -> String {
+    let key = EncodingKey::from_rsa_pem(key_a().private_pem.as_bytes()).unwrap();
+    let message = format!("{}.{}", b64(header), b64(payload));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::RS256).unwrap();
+    format!("{message}.{signature}")
+}
+
+#[tokio::test]
+async fn identity_refuses_header_extensions_and_dates_out_of_range() {
+    let id = identity();
+    let s = store();
+    let payload = payload_of(&id.issue(&app_claims()).unwrap());
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": id.signing_kid()});
+    // The same signing, without anything odd, is accepted: the refusals below are the rules.
+    assert!(id.authenticate(&s, &bearer(&sign_raw(&header, &payload))).await.is_ok());
+    for (name, value) in [("crit", json!(["exp2"])), ("b64", json!(false)), ("crit", json!([]))] {
+        let mut odd = header.clone();
+        odd[name] = value.clone();
+        if name == "crit" {
+            odd["exp2"] = json!(1);
+        }
+        let token = sign_raw(&odd, &payload);
+        let msg = unauthenticated_message(id.authenticate(&s, &bearer(&token)).await);
+        assert_eq!(msg, "Access token validation failure.", "{name}: {value}");
+    }
+    for exp in [json!(1e300), json!(-1), json!(253_402_300_800_i64), json!(f64::MAX)] {
+        let mut p = payload.clone();
+        p["exp"] = exp.clone();
+        let token = sign_raw(&header, &p);
+        let r = id.authenticate(&s, &bearer(&token)).await;
+        assert!(r.is_err(), "exp {exp} was accepted");
+    }
+}
+
 #[tokio::test]
 async fn identity_refuses_tampered_payload() {
     let id = identity();
