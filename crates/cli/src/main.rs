@@ -3,6 +3,7 @@
 
 mod admin;
 mod cert;
+mod data_dir;
 mod generate;
 mod keys;
 mod lock;

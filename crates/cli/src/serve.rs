@@ -244,9 +244,9 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<OpenedStore> {
         let store = SqliteStore::open_url_with(url, args.durability.sqlite())?;
         return Ok(sqlite(store, format!("SQLite at {url}")));
     }
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+    crate::data_dir::prepare(&args.data)?;
     let path = args.data.join("teamsapps.db");
+    crate::data_dir::private_database(&path)?;
     let store = SqliteStore::open_with(&path, args.durability.sqlite())
         .with_context(|| format!("cannot open the database {}", path.display()))?;
     Ok(sqlite(store, format!("SQLite at {}", path.display())))
@@ -333,9 +333,7 @@ pub async fn serve(args: ServeArgs, log_format: LogFormat) -> anyhow::Result<()>
     let _lock = match lock_target(&args.store) {
         Some(target) => {
             if args.store.database_url.is_none() {
-                std::fs::create_dir_all(&args.store.data).with_context(|| {
-                    format!("cannot create the data directory {}", args.store.data.display())
-                })?;
+                crate::data_dir::prepare(&args.store.data)?;
             }
             let holder = format!("pid {}, listening on {scheme}://{addr}", std::process::id());
             Some(crate::lock::acquire(&target, &holder)?)

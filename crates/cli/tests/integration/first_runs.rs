@@ -338,3 +338,37 @@ async fn a_second_server_on_one_sqlite_url_is_refused_too() {
     assert!(err.contains(&first.base), "{err}");
     assert!(first.terminate());
 }
+
+#[tokio::test]
+async fn the_data_directory_and_its_database_are_private_and_an_open_one_is_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = spawn_sqlite(&data, &[]);
+    // Something written, so the WAL files exist too.
+    let r = server.client.get(server.url("/_teamsapps/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(mode(&data), 0o700, "the data directory holds the signing key");
+    for name in ["teamsapps.db", "teamsapps.db-wal", "teamsapps.db-shm"] {
+        let file = data.join(name);
+        if file.exists() || name == "teamsapps.db" {
+            assert_eq!(mode(&file), 0o600, "{name}");
+        }
+    }
+    server.kill9();
+    // A directory opened up afterwards: readable is tightened, writable is refused.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(data.join("teamsapps.db"), std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let mut server = spawn_sqlite(&data, &[]);
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("teamsapps.db")), 0o600);
+    assert!(server.log().contains("data directory made private"), "{}", server.log());
+    server.kill9();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = serve_refused(&data, &["--listen", "127.0.0.1:0"]);
+    let err = stderr(&out);
+    assert!(err.contains("is writable by other users (mode 777)"), "{err}");
+    assert!(err.contains(&format!("chmod 700 {}", data.display())), "{err}");
+}
