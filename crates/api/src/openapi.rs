@@ -73,8 +73,13 @@ fn operation_id(handler: &str, canonical: &str, path: &str) -> String {
     let (a, c): (Vec<&str>, Vec<&str>) =
         (path.split('/').collect(), canonical.split('/').collect());
     let same = |x: &str, y: &str| x == y || (x.starts_with('{') && y.starts_with('{'));
-    let common = a.iter().rev().zip(c.iter().rev()).take_while(|(x, y)| same(x, y)).count();
-    let via: Vec<String> = a[..a.len() - common]
+    // What the alias has apart from the segments it shares with the canonical route at both
+    // ends (`outlineIcon` for `…/outlineIcon/hostedContent` beside `…/colorIcon/hostedContent`).
+    let prefix = a.iter().zip(&c).take_while(|(x, y)| same(x, y)).count();
+    let room = a.len().min(c.len()) - prefix;
+    let suffix =
+        a.iter().rev().zip(c.iter().rev()).take(room).take_while(|(x, y)| same(x, y)).count();
+    let via: Vec<String> = a[prefix..a.len() - suffix]
         .iter()
         .filter(|s| !s.is_empty() && !s.starts_with('{'))
         .map(|s| {
@@ -294,6 +299,16 @@ fn operation(route: &Described) -> Value {
             responses.insert("204".into(), ok_response("Changed.", None, false));
             errors.extend([413, 415]);
         }
+        Kind::Operation(Answer::Bytes { content_type }) => {
+            responses.insert(
+                "200".into(),
+                json!({
+                    "description": "The bytes.",
+                    "headers": common_headers(),
+                    "content": { content_type: { "schema": { "type": "string", "format": "binary" } } },
+                }),
+            );
+        }
         Kind::Operation(Answer::Count) => {
             responses.insert(
                 "200".into(),
@@ -454,6 +469,22 @@ fn schemas() -> Value {
         "teamworkBot": {
             "type": "object",
             "properties": { "@odata.type": string(), "id": string() },
+        },
+        "teamsAppIcon": {
+            "type": "object",
+            "properties": {
+                "id": string(),
+                "webUrl": nullable_string(),
+                "hostedContent": nullable_ref("teamworkHostedContent"),
+            },
+        },
+        "teamworkHostedContent": {
+            "type": "object",
+            "properties": {
+                "id": string(),
+                "contentBytes": nullable_string(),
+                "contentType": nullable_string(),
+            },
         },
         "teamsAppInstallation": {
             "type": "object",
@@ -686,6 +717,10 @@ mod tests {
         assert_eq!(item["delete"]["operationId"], "uninstall_app_in_team_via_groups_team");
         let item = &doc["paths"]["/me/teamwork/installedApps"];
         assert_eq!(item["post"]["operationId"], "install_app_for_user_via_me");
+        let icons = "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}";
+        let item = &doc["paths"][format!("{icons}/outlineIcon/hostedContent")];
+        assert_eq!(item["get"]["operationId"], "get_teamwork_hosted_content_via_outline_icon");
+        assert_eq!(item["servers"][0]["url"], "/beta");
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! Full JSON views of entities, per API version (spec 2, 2.8). Every property and navigation is
 //! materialised here; the OData query engine then keeps what `$select`/`$expand` ask for.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use teamsapps_core::catalog::definition_id;
 use teamsapps_core::ids::installation_id;
 use teamsapps_core::installations::{AppChat, InstalledApp};
 use teamsapps_core::model::{
-    AppDefinition, CatalogApp, Chat, PermissionType, ResourceSpecificPermission, ScopeKind, Team,
-    User,
+    AppDefinition, CatalogApp, Chat, DistributionMethod, IconKind, PermissionType,
+    ResourceSpecificPermission, ScopeKind, Team, User,
 };
 use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
@@ -279,6 +281,62 @@ pub fn installation_with(item: &InstalledApp, v: ApiVersion, navs: Navigations) 
         m.insert("chat".into(), chat.as_ref().map_or(Value::Null, app_chat));
     }
     Value::Object(m)
+}
+
+/// Our storage URL for a definition's icon, which the icon and hostedContent ids encode (as
+/// Graph's encode theirs, lifecycle spec 5.2): stable per definition and kind.
+fn icon_storage_url(def_id: &str, kind: IconKind) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(def_id.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("https://teamsapps.local/icons/{hex}/{}.png", kind.as_str())
+}
+
+/// The `teamworkHostedContent` of an icon: `contentBytes` and `contentType` are always `null`
+/// (the bytes are at `…/$value`).
+pub fn icon_hosted_content(def_id: &str, kind: IconKind) -> Value {
+    let url = icon_storage_url(def_id, kind);
+    json!({
+        "id": STANDARD.encode(format!("id=,type=1,url={url}")),
+        "contentBytes": null,
+        "contentType": null,
+    })
+}
+
+/// A definition's `teamsAppIcon` (beta): store apps' point at Microsoft's CDN, the others'
+/// at their `hostedContent/$value` on this server (`base` is its own base URL), with the
+/// hosted content when the package's icon is stored.
+pub fn teams_app_icon(
+    app: &CatalogApp,
+    def: &AppDefinition,
+    def_id: &str,
+    kind: IconKind,
+    stored: bool,
+    base: &str,
+) -> Value {
+    let nav = match kind {
+        IconKind::Color => "colorIcon",
+        IconKind::Outline => "outlineIcon",
+    };
+    if app.app.distribution_method == DistributionMethod::Store {
+        let image = match kind {
+            IconKind::Color => "largeImage",
+            IconKind::Outline => "smallImage",
+        };
+        let url = format!(
+            "https://statics.teams.cdn.office.net/evergreen-assets/apps/{}_{image}.png?v={}",
+            app.app.id, def.version
+        );
+        return json!({ "id": STANDARD.encode(&url), "webUrl": url, "hostedContent": null });
+    }
+    json!({
+        "id": STANDARD.encode(icon_storage_url(def_id, kind)),
+        "webUrl": format!(
+            "{base}/beta/appCatalogs/teamsApps/{}/appDefinitions/{def_id}/{nav}/hostedContent/$value",
+            app.app.id
+        ),
+        "hostedContent": if stored { icon_hosted_content(def_id, kind) } else { Value::Null },
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{self, parse_definition_id};
 use crate::manifest::{self, AppPackage};
-use crate::model::{AppDefinition, CatalogApp, DistributionMethod, PublishingState, TeamsApp};
+use crate::model::{
+    AppDefinition, CatalogApp, DefinitionIcon, DistributionMethod, IconKind, PublishingState,
+    TeamsApp,
+};
 use crate::permissions::{Authorized, Operation};
 use crate::principal::Principal;
 use crate::store::{Store, StoreError, Transition};
@@ -62,8 +65,15 @@ pub async fn list_apps(store: &dyn Store, auth: &Authorized) -> CoreResult<Vec<C
 /// Get app, list definitions, get definition and get bot share this lookup.
 pub async fn get_app(store: &dyn Store, auth: &Authorized, app_id: &str) -> CoreResult<CatalogApp> {
     use Operation::*;
-    let principal =
-        auth.principal_for(&[GetTeamsApp, ListAppDefinitions, GetAppDefinition, GetTeamworkBot])?;
+    let principal = auth.principal_for(&[
+        GetTeamsApp,
+        ListAppDefinitions,
+        GetAppDefinition,
+        GetTeamworkBot,
+        GetTeamsAppIcon,
+        GetTeamworkHostedContent,
+        GetTeamworkHostedContentBytes,
+    ])?;
     let app =
         store.get_app(&principal.tenant_id, app_id).await?.ok_or_else(|| app_not_found(app_id))?;
     restrict(principal, app).ok_or_else(|| app_not_found(app_id))
@@ -103,6 +113,30 @@ pub async fn get_bot(
     let (_, def) = get_definition(store, auth, app_id, def_id).await?;
     def.bot_id
         .ok_or_else(|| CoreError::NotFound(format!("The app definition '{def_id}' has no bot.")))
+}
+
+/// The definition an icon operation names (beta, lifecycle spec 5) and the icon file its
+/// package had: none for store apps (their icons are on Microsoft's CDN) and for definitions
+/// that came without a package (tenant fixtures).
+pub async fn get_icon(
+    store: &dyn Store,
+    auth: &Authorized,
+    app_id: &str,
+    def_id: &str,
+    kind: IconKind,
+) -> CoreResult<(CatalogApp, AppDefinition, Option<DefinitionIcon>)> {
+    use Operation::*;
+    let principal = auth.principal_for(&[
+        GetTeamsAppIcon,
+        GetTeamworkHostedContent,
+        GetTeamworkHostedContentBytes,
+    ])?;
+    let (app, def) = get_definition(store, auth, app_id, def_id).await?;
+    let icon = match app.app.distribution_method {
+        DistributionMethod::Store => None,
+        _ => store.definition_icon(&principal.tenant_id, &app.app.id, &def.version, kind).await?,
+    };
+    Ok((app, def, icon))
 }
 
 /// A new etag: opaque, changes on every write (`@odata.etag` is a quoted base64 string).
@@ -175,7 +209,10 @@ pub async fn publish_app(
 ) -> CoreResult<CatalogApp> {
     let principal = auth.principal_for(&[Operation::PublishTeamsApp])?;
     let state = state_for(principal, options.requires_review)?;
-    let package = manifest::parse_package(package)?;
+    let parsed = manifest::parse_package(package)?;
+    // After validation, so a bad package is refused as before.
+    let icons = manifest::package_icons(package)?;
+    let package = parsed;
     let tenant = &principal.tenant_id;
     if store.get_app_by_external_id(tenant, &package.manifest_id).await?.is_some() {
         return Err(duplicate_manifest_id(&package.manifest_id));
@@ -199,6 +236,7 @@ pub async fn publish_app(
         }
         Err(e) => return Err(e.into()),
     }
+    store.put_definition_icons(tenant, &app.id, &def.version, &icons).await?;
     tracing::info!(tenant, app_id = %app.id, manifest_id = %package.manifest_id,
         version = %def.version, state = def.publishing_state.as_str(), "published app");
     Ok(CatalogApp { app, definitions: vec![def] })
@@ -254,7 +292,9 @@ pub async fn update_app(
         )));
     }
     let state = state_for(principal, options.requires_review)?;
-    let package = manifest::parse_package(package)?;
+    let parsed = manifest::parse_package(package)?;
+    let icons = manifest::package_icons(package)?;
+    let package = parsed;
     if !app.app.external_id.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&package.manifest_id))
     {
         return Err(CoreError::BadRequest(format!(
@@ -288,6 +328,7 @@ pub async fn update_app(
         Err(StoreError::Conflict("app")) => return Err(app_not_found(app_id)),
         Err(e) => return Err(e.into()),
     }
+    store.put_definition_icons(tenant, app_id, &def.version, &icons).await?;
     tracing::info!(tenant, app_id, version = %def.version, state = def.publishing_state.as_str(), "updated app");
     Ok(def)
 }

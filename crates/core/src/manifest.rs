@@ -99,6 +99,49 @@ pub fn parse_package(bytes: &[u8]) -> CoreResult<AppPackage> {
     validate(&manifest, Some(&files))
 }
 
+/// The two icon files a package's manifest names (`icons.color`, `icons.outline`), whole, for a
+/// package [`parse_package`] accepted (so both exist and are within the entry limits).
+pub fn package_icons(bytes: &[u8]) -> CoreResult<Vec<crate::model::DefinitionIcon>> {
+    use crate::model::{DefinitionIcon, IconKind};
+    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(zip_error)?;
+    let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    let read = |archive: &mut ZipArchive<Cursor<&[u8]>>, name: &str, limit: u64| {
+        let mut out = Vec::new();
+        let file = archive.by_name(name).map_err(zip_error)?;
+        io::copy(&mut file.take(limit), &mut out)
+            .map_err(|e| bad_request(format!("The app package is corrupt: {e}.")))?;
+        CoreResult::Ok(out)
+    };
+    let Some(manifest_name) = names.iter().find(|n| is_root_manifest(n)).cloned() else {
+        return Ok(Vec::new());
+    };
+    let manifest = parse_manifest_json(&read(&mut archive, &manifest_name, MAX_MANIFEST_BYTES)?)?;
+    let get = |obj: &Map<String, Value>, key: &str| {
+        obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.clone())
+    };
+    let icons = manifest.as_object().and_then(|m| get(m, "icons"));
+    let mut out = Vec::new();
+    for kind in [IconKind::Color, IconKind::Outline] {
+        let path = icons.as_ref().and_then(|i| i.as_object()).and_then(|i| get(i, kind.as_str()));
+        let Some(path) = path.as_ref().and_then(Value::as_str) else { continue };
+        let path = normalized(path);
+        let entry = names
+            .iter()
+            .find(|n| normalized(n) == path)
+            .or_else(|| names.iter().find(|n| normalized(n).eq_ignore_ascii_case(path)))
+            .cloned();
+        let Some(entry) = entry else { continue };
+        let bytes = read(&mut archive, &entry, MAX_ENTRY_BYTES)?;
+        let content_type = if bytes.starts_with(&PNG_SIGNATURE) {
+            "image/png"
+        } else {
+            "application/octet-stream"
+        };
+        out.push(DefinitionIcon { kind, content_type: content_type.into(), bytes });
+    }
+    Ok(out)
+}
+
 /// Validation of a manifest given as JSON (tenant fixtures ship manifests inline, without a zip
 /// and icons): the rules of [`parse_package`] except that icon files are not checked and
 /// `developer` may be absent.

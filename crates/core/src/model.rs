@@ -144,6 +144,38 @@ pub struct TeamsApp {
     pub distribution_method: DistributionMethod,
 }
 
+/// Which icon of a definition (`colorIcon`, `outlineIcon`; beta).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IconKind {
+    Color,
+    Outline,
+}
+
+impl IconKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IconKind::Color => "color",
+            IconKind::Outline => "outline",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "color" => Some(Self::Color),
+            "outline" => Some(Self::Outline),
+            _ => None,
+        }
+    }
+}
+
+/// An icon file of a published package, as uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefinitionIcon {
+    pub kind: IconKind,
+    /// Sniffed: `image/png` for a PNG, else `application/octet-stream`.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
 /// One version of an app in one publishing state (`teamsAppDefinition`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppDefinition {

@@ -70,6 +70,9 @@ const CATALOG_READ_D: &[Grant] = &[
 const CATALOG_READ_A: &[Grant] = &[any("AppCatalog.Read.All"), any("AppCatalog.ReadWrite.All")];
 const BOT_D: &[Grant] =
     &[any("AppCatalog.Read.All"), any("AppCatalog.ReadWrite.All"), any("AppCatalog.Submit")];
+// Icons (beta, lifecycle spec 5.2): delegated only.
+const ICON_D: &[Grant] =
+    &[any("AppCatalog.Read.All"), any("AppCatalog.ReadWrite.All"), any("AppCatalog.Submit")];
 const CATALOG_WRITE_D: &[Grant] =
     &[any("AppCatalog.Submit"), any("AppCatalog.ReadWrite.All"), any("Directory.ReadWrite.All")];
 const REVIEW_D: &[Grant] = &[any("AppCatalog.ReadWrite.All")];
@@ -469,6 +472,9 @@ pub enum Operation {
     ListTeamPermissionGrants,
     ListGroupPermissionGrants,
     ListUserPermissionGrants,
+    GetTeamsAppIcon,
+    GetTeamworkHostedContent,
+    GetTeamworkHostedContentBytes,
 }
 
 use Operation::*;
@@ -531,6 +537,8 @@ pub enum Answer {
     Count,
     /// PATCH of `schema`'s properties (JSON), 204.
     Patch { schema: &'static str },
+    /// Raw bytes (`$value`) of the given content type.
+    Bytes { content_type: &'static str },
 }
 
 /// One Graph operation.
@@ -1244,6 +1252,48 @@ pub const OPERATIONS: &[OperationRow] = &[
         workload: Workload::Teams,
         surface: Surface::Grants,
         answer: Answer::List { item: "resourceSpecificPermissionGrant" },
+    },
+    OperationRow {
+        op: GetTeamsAppIcon,
+        name: "GetTeamsAppIcon",
+        handler: "get_teams_app_icon",
+        method: "GET",
+        routes: &["/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon", "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/outlineIcon"],
+        summary: "Get a definition's color or outline icon (beta)",
+        delegated: ICON_D,
+        application: NONE,
+        versions: Versions::BetaOnly,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
+        answer: Answer::Get { schema: "teamsAppIcon" },
+    },
+    OperationRow {
+        op: GetTeamworkHostedContent,
+        name: "GetTeamworkHostedContent",
+        handler: "get_teamwork_hosted_content",
+        method: "GET",
+        routes: &["/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon/hostedContent", "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/outlineIcon/hostedContent"],
+        summary: "Get the hosted content of a definition's icon (beta)",
+        delegated: ICON_D,
+        application: NONE,
+        versions: Versions::BetaOnly,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
+        answer: Answer::Get { schema: "teamworkHostedContent" },
+    },
+    OperationRow {
+        op: GetTeamworkHostedContentBytes,
+        name: "GetTeamworkHostedContentBytes",
+        handler: "get_teamwork_hosted_content_bytes",
+        method: "GET",
+        routes: &["/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon/hostedContent/$value", "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/outlineIcon/hostedContent/$value"],
+        summary: "Get the image of a definition's icon (beta)",
+        delegated: ICON_D,
+        application: NONE,
+        versions: Versions::BetaOnly,
+        workload: Workload::Teams,
+        surface: Surface::Catalog,
+        answer: Answer::Bytes { content_type: "image/png" },
     },
 ];
 

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
-    ResourceSpecificPermission, ScopeKind, ScopeRef, SigningKey, Team, TeamsApp, Tenant,
-    TenantSettings, User,
+    AppDefinition, Application, CatalogApp, Chat, DefinitionIcon, IconKind, Installation,
+    PublishingState, ResourceSpecificPermission, ScopeKind, ScopeRef, SigningKey, Team, TeamsApp,
+    Tenant, TenantSettings, User,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +152,27 @@ pub trait Store: Send + Sync + 'static {
     /// any other definition of that version is `Conflict("version")`; a missing app is
     /// `Conflict("app")`.
     async fn add_definition(&self, tenant_id: &str, definition: &AppDefinition) -> StoreResult<()>;
+    /// Stores (replacing) the icon files of an existing definition; they go with it when it is
+    /// deleted or replaced. The default keeps nothing (test doubles without icons).
+    async fn put_definition_icons(
+        &self,
+        _tenant_id: &str,
+        _app_id: &str,
+        _version: &str,
+        _icons: &[DefinitionIcon],
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+    /// One icon file of a definition, if its package had it.
+    async fn definition_icon(
+        &self,
+        _tenant_id: &str,
+        _app_id: &str,
+        _version: &str,
+        _kind: IconKind,
+    ) -> StoreResult<Option<DefinitionIcon>> {
+        Ok(None)
+    }
     /// Moves a definition from `from` to `to` when it is in `from` and (if given) its etag
     /// matches, setting the new etag and modification time.
     #[allow(clippy::too_many_arguments)]
@@ -281,6 +302,7 @@ pub const SNAPSHOT_TABLES: &[&str] = &[
     "applications",
     "apps",
     "definitions",
+    "definition_icons",
     "installations",
 ];
 

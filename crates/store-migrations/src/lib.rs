@@ -27,6 +27,8 @@ pub const HISTORY: &[Step] = &[
     Step { version: 4, name: "catalog_generation" },
     // Optional profile fields of the fixture's users, teams and chats.
     Step { version: 5, name: "directory_profile" },
+    // The icon files of published packages (beta colorIcon/outlineIcon hostedContent).
+    Step { version: 6, name: "definition_icons" },
 ];
 
 /// The schema version this build creates and expects: the last step's version.
@@ -122,6 +124,7 @@ mod tests {
         (3, "installations_by_app", "CREATE INDEX i ON a (x);"),
         (4, "catalog_generation", "CREATE TABLE c (x int);"),
         (5, "directory_profile", "ALTER TABLE a ADD COLUMN y int;"),
+        (6, "definition_icons", "CREATE TABLE d (x int);"),
     ];
 
     #[test]
@@ -139,8 +142,8 @@ mod tests {
 
     #[test]
     fn pending_is_what_the_database_has_not_seen() {
-        assert_eq!(pending(LIST, 0).unwrap().len(), 5);
-        assert_eq!(pending(LIST, 2).unwrap().iter().map(|m| m.0).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(pending(LIST, 0).unwrap().len(), 6);
+        assert_eq!(pending(LIST, 2).unwrap().iter().map(|m| m.0).collect::<Vec<_>>(), [3, 4, 5, 6]);
         assert!(pending(LIST, SCHEMA_VERSION).unwrap().is_empty());
         let err = pending(LIST, SCHEMA_VERSION + 1).unwrap_err();
         assert_eq!(err, TooNew { found: SCHEMA_VERSION + 1 });

@@ -7,6 +7,7 @@ use teamsapps_core::model::{
     AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
     ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, TenantSettings, User,
 };
+use teamsapps_core::model::{DefinitionIcon, IconKind};
 use teamsapps_core::store::{
     ScopeEntity, ScopeKey, ScopedInstallation, Seed, StoreResult, Transition, UpgradeOutcome,
 };
@@ -776,6 +777,77 @@ impl Store for PgStore {
             )
             .await?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "store.put_definition_icons", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
+    async fn put_definition_icons(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        version: &str,
+        icons: &[DefinitionIcon],
+    ) -> StoreResult<()> {
+        if any_nul(&[tenant_id, app_id, version]) {
+            return Ok(());
+        }
+        self.run("put_definition_icons", |c| async move {
+            for icon in icons {
+                execute(
+                    &c,
+                    "INSERT INTO definition_icons \
+                     (tenant_id, app_id, version, kind, content_type, bytes) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (tenant_id, app_id, version, kind) DO UPDATE SET \
+                     content_type = excluded.content_type, bytes = excluded.bytes",
+                    &[
+                        &tenant_id,
+                        &app_id,
+                        &version,
+                        &icon.kind.as_str(),
+                        &icon.content_type,
+                        &icon.bytes,
+                    ],
+                )
+                .await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "store.definition_icon", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
+    async fn definition_icon(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        version: &str,
+        kind: IconKind,
+    ) -> StoreResult<Option<DefinitionIcon>> {
+        if any_nul(&[tenant_id, app_id, version]) {
+            return Ok(None);
+        }
+        self.run("definition_icon", |c| async move {
+            let row = query_opt(
+                &c,
+                "SELECT content_type, bytes FROM definition_icons \
+                 WHERE tenant_id = $1 AND app_id = $2 AND version = $3 AND kind = $4",
+                &[&tenant_id, &app_id, &version, &kind.as_str()],
+            )
+            .await?;
+            Ok(match row {
+                Some(r) => {
+                    Some(DefinitionIcon { kind, content_type: r.try_get(0)?, bytes: r.try_get(1)? })
+                }
+                None => None,
+            })
         })
         .await
     }

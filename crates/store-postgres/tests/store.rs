@@ -422,7 +422,7 @@ async fn catalog_changes_by_other_clients_reach_cached_reads() {
         .unwrap();
     assert_eq!(name(st.get_app(T, "a1").await.unwrap()).as_deref(), Some("Renamed as a replica"));
 
-    pg.db.execute("TRUNCATE installations, definitions, apps").unwrap();
+    pg.db.execute("TRUNCATE installations, definition_icons, definitions, apps").unwrap();
     assert!(st.get_app(T, "a1").await.unwrap().is_none());
     assert!(st.get_apps(T, &["a1", "store-1"]).await.unwrap().is_empty());
 }

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "installations_by_app", include_str!("../migrations/0003_installations_by_app.sql")),
     (4, "catalog_generation", include_str!("../migrations/0004_catalog_generation.sql")),
     (5, "directory_profile", include_str!("../migrations/0005_directory_profile.sql")),
+    (6, "definition_icons", include_str!("../migrations/0006_definition_icons.sql")),
 ];
 
 /// The schema version this build creates and expects (the shared history's last version).

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
-use teamsapps_core::model::ScopeKind;
 use teamsapps_core::model::{
     AppDefinition, Application, CatalogApp, Chat, Installation, PublishingState,
     ResourceSpecificPermission, ScopeRef, SigningKey, Team, TeamsApp, Tenant, TenantSettings, User,
 };
+use teamsapps_core::model::{DefinitionIcon, IconKind, ScopeKind};
 use teamsapps_core::store::{
     ScopeEntity, ScopeKey, ScopedInstallation, Seed, StoreResult, Transition, UpgradeOutcome,
 };
@@ -749,6 +749,72 @@ impl Store for SqliteStore {
             )
             .map_err(|e| rows::backend(e, WHAT))?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "store.put_definition_icons", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
+    async fn put_definition_icons(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        version: &str,
+        icons: &[DefinitionIcon],
+    ) -> StoreResult<()> {
+        const WHAT: &str = "put_definition_icons";
+        let (tenant_id, app_id, version, icons) =
+            (tenant_id.to_owned(), app_id.to_owned(), version.to_owned(), icons.to_vec());
+        self.write(WHAT, move |c| {
+            for icon in &icons {
+                let r = exec(
+                    c,
+                    "INSERT INTO definition_icons \
+                     (tenant_id, app_id, version, kind, content_type, bytes) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (tenant_id, app_id, version, kind) DO UPDATE SET \
+                     content_type = excluded.content_type, bytes = excluded.bytes",
+                    params![
+                        tenant_id,
+                        app_id,
+                        version,
+                        icon.kind.as_str(),
+                        icon.content_type,
+                        icon.bytes
+                    ],
+                );
+                write_result(r, WHAT, None, Some("definition"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "store.definition_icon", level = "debug", skip_all,
+        fields(tenant = %tenant_id, app = %app_id, version = %version)
+    )]
+    async fn definition_icon(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        version: &str,
+        kind: IconKind,
+    ) -> StoreResult<Option<DefinitionIcon>> {
+        const WHAT: &str = "definition_icon";
+        let (tenant_id, app_id, version) =
+            (tenant_id.to_owned(), app_id.to_owned(), version.to_owned());
+        self.read(WHAT, move |c| {
+            first(
+                c,
+                WHAT,
+                "SELECT content_type, bytes FROM definition_icons \
+                 WHERE tenant_id = ?1 AND app_id = ?2 AND version = ?3 AND kind = ?4",
+                params![tenant_id, app_id, version, kind.as_str()],
+                |r| Ok(DefinitionIcon { kind, content_type: r.get(0)?, bytes: r.get(1)? }),
+            )
         })
         .await
     }

@@ -254,6 +254,18 @@ static TEAMS_APP_ICON: EntityType = EntityType {
     name: "teamsAppIcon",
     properties: &["id", "webUrl"],
     select_only: &[],
+    navigations: &[Navigation {
+        name: "hostedContent",
+        target: teamwork_hosted_content,
+        collection: false,
+    }],
+    kinds: &[],
+};
+
+static TEAMWORK_HOSTED_CONTENT: EntityType = EntityType {
+    name: "teamworkHostedContent",
+    properties: &["id", "contentBytes", "contentType"],
+    select_only: &[],
     navigations: &[],
     kinds: &[],
 };
@@ -480,6 +492,11 @@ pub fn teamwork_bot(_version: ApiVersion) -> &'static EntityType {
 /// `teamsAppIcon` (beta; reachable only through beta definitions).
 pub fn teams_app_icon(_version: ApiVersion) -> &'static EntityType {
     &TEAMS_APP_ICON
+}
+
+/// `teamworkHostedContent` (beta; an app icon's image).
+pub fn teamwork_hosted_content(_version: ApiVersion) -> &'static EntityType {
+    &TEAMWORK_HOSTED_CONTENT
 }
 
 /// `teamsAppInstallation` (chat and team installedApps).

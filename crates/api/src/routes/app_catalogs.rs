@@ -2,13 +2,13 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{MatchedPath, OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
 use teamsapps_core::catalog::{self, definition_id, PublishOptions};
-use teamsapps_core::model::PublishingState;
+use teamsapps_core::model::{IconKind, PublishingState};
 use teamsapps_wire::metadata;
 use teamsapps_wire::odata::ApiVersion;
 use teamsapps_wire::query::ODataQuery;
@@ -19,9 +19,113 @@ use crate::response::{base_url, by_id, by_version, entity, json_response, Page};
 use crate::state::AppState;
 use crate::views;
 
-/// The icons and other parts of a definition that are not served yet.
-pub async fn icons_not_implemented() -> ApiError {
-    ApiError::not_implemented("app icons (colorIcon, outlineIcon, hostedContent)")
+/// A segment below a definition that this version does not have (the icons are beta only, as
+/// in Graph: lifecycle spec 5.1).
+pub async fn unknown_definition_segment(
+    Extension(v): Extension<ApiVersion>,
+    Path(params): Path<Vec<(String, String)>>,
+) -> ApiError {
+    let rest = params.iter().find(|(k, _)| k == "rest").map(|(_, v)| v.as_str()).unwrap_or("");
+    // The first segment that is not part of beta's icon navigation.
+    let served = |i: usize, seg: &str| {
+        v == ApiVersion::Beta
+            && match i {
+                0 => seg == "colorIcon" || seg == "outlineIcon",
+                1 => seg == "hostedContent",
+                _ => false,
+            }
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let segment =
+        segments.iter().enumerate().find(|(i, seg)| !served(*i, seg)).map_or(rest, |(_, seg)| *seg);
+    ApiError::bad_request(format!("Resource not found for the segment '{segment}'."))
+}
+
+/// Which icon a route names (`…/colorIcon…` or `…/outlineIcon…`).
+fn icon_kind(route: &MatchedPath) -> IconKind {
+    if route.as_str().contains("/outlineIcon") {
+        IconKind::Outline
+    } else {
+        IconKind::Color
+    }
+}
+
+fn icon_context(app_id: &str, def_id: &str, kind: IconKind, rest: &str) -> String {
+    let nav = match kind {
+        IconKind::Color => "colorIcon",
+        IconKind::Outline => "outlineIcon",
+    };
+    format!("appCatalogs/teamsApps('{app_id}')/appDefinitions('{def_id}')/{nav}{rest}")
+}
+
+fn no_hosted_content(def_id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "The app definition '{def_id}' has no hosted content for this icon."
+    ))
+}
+
+/// GET /beta/appCatalogs/teamsApps/{id}/appDefinitions/{id}/colorIcon (and outlineIcon):
+/// https://learn.microsoft.com/graph/api/teamsappicon-get?view=graph-rest-beta
+pub async fn get_teams_app_icon(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    headers: HeaderMap,
+    route: MatchedPath,
+    Path((app_id, def_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let ty = metadata::teams_app_icon(v);
+    let query = ODataQuery::parse(&raw, ty, v).map_err(query_error)?;
+    let kind = icon_kind(&route);
+    let (app, def, icon) =
+        catalog::get_icon(s.store.as_ref(), &auth, &app_id, &def_id, kind).await?;
+    let full =
+        views::teams_app_icon(&app, &def, &def_id, kind, icon.is_some(), &base_url(&headers));
+    let shaped = query.shape(full, ty, v);
+    let context = v.context(&icon_context(
+        &app_id,
+        &def_id,
+        kind,
+        &format!("{}/$entity", query.context_suffix()),
+    ));
+    Ok(json_response(StatusCode::OK, entity(context, shaped)))
+}
+
+/// GET …/colorIcon/hostedContent (and outlineIcon):
+/// https://learn.microsoft.com/graph/api/teamsappicon-get-hostedcontent?view=graph-rest-beta
+pub async fn get_teamwork_hosted_content(
+    State(s): State<AppState>,
+    Extension(v): Extension<ApiVersion>,
+    Auth(auth): Auth,
+    route: MatchedPath,
+    Path((app_id, def_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let kind = icon_kind(&route);
+    let (_, _, icon) = catalog::get_icon(s.store.as_ref(), &auth, &app_id, &def_id, kind).await?;
+    icon.ok_or_else(|| no_hosted_content(&def_id))?;
+    // No query options, as documented.
+    let body = views::icon_hosted_content(&def_id, kind);
+    let context = v.context(&icon_context(&app_id, &def_id, kind, "/hostedContent/$entity"));
+    Ok(json_response(StatusCode::OK, entity(context, body)))
+}
+
+/// GET …/colorIcon/hostedContent/$value (and outlineIcon): the icon file of the package, with
+/// its content type.
+pub async fn get_teamwork_hosted_content_bytes(
+    State(s): State<AppState>,
+    Auth(auth): Auth,
+    route: MatchedPath,
+    Path((app_id, def_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let kind = icon_kind(&route);
+    let (_, _, icon) = catalog::get_icon(s.store.as_ref(), &auth, &app_id, &def_id, kind).await?;
+    let icon = icon.ok_or_else(|| no_hosted_content(&def_id))?;
+    let mut res = (StatusCode::OK, icon.bytes).into_response();
+    if let Ok(ct) = axum::http::HeaderValue::from_str(&icon.content_type) {
+        res.headers_mut().insert("content-type", ct);
+    }
+    Ok(res)
 }
 
 fn bool_param(raw: &str, name: &str) -> ApiResult<bool> {

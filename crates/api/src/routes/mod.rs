@@ -92,6 +92,9 @@ fn handler(op: Operation) -> (MethodRouter<AppState>, &'static str) {
         ListTeamPermissionGrants => bind(op, grants::list_team_permission_grants),
         ListGroupPermissionGrants => bind(op, grants::list_group_permission_grants),
         ListUserPermissionGrants => bind(op, grants::list_user_permission_grants),
+        GetTeamsAppIcon => bind(op, cat::get_teams_app_icon),
+        GetTeamworkHostedContent => bind(op, cat::get_teamwork_hosted_content),
+        GetTeamworkHostedContentBytes => bind(op, cat::get_teamwork_hosted_content_bytes),
     }
 }
 
@@ -112,17 +115,10 @@ fn graph_routes(version: ApiVersion) -> Router<AppState> {
             BATCH_ROUTE,
             axum::routing::post(batch::batch).layer(Extension(batch::ItemRouter(self::router))),
         )
-        .route(
-            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/colorIcon",
-            any(app_catalogs::icons_not_implemented),
-        )
-        .route(
-            "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/outlineIcon",
-            any(app_catalogs::icons_not_implemented),
-        )
+        // Below a definition: what no operation of this version serves (v1.0 has no icons).
         .route(
             "/appCatalogs/teamsApps/{app_id}/appDefinitions/{definition_id}/{*rest}",
-            any(app_catalogs::icons_not_implemented),
+            any(app_catalogs::unknown_definition_segment),
         )
         .route("/me/{*rest}", later("the /me aliases (use /users/{id})"))
         // The installation aliases are operation routes; the rest of these navigations are not.
@@ -228,6 +224,7 @@ fn canonical_segment(i: usize, seg: &str) -> Option<&'static str> {
         "permissionGrants",
         "colorIcon",
         "outlineIcon",
+        "hostedContent",
     ];
     if seg.eq_ignore_ascii_case("microsoft.graph.upgrade") {
         Some("upgrade")

@@ -1159,6 +1159,36 @@ async fn every_operation_refuses_a_token_without_an_accepted_permission_with_the
             delegated: BOT_D,
             application: Some(CATALOG_READ_A),
         },
+        // Beta only, delegated only (lifecycle spec 5.2).
+        OpRow {
+            op: "GetTeamsAppIcon",
+            method: Method::GET,
+            path: format!("/beta/appCatalogs/teamsApps/{app_id}/appDefinitions/{def_id}/colorIcon"),
+            body: None,
+            headers: vec![],
+            delegated: BOT_D,
+            application: None,
+        },
+        // Beta only, delegated only (lifecycle spec 5.2).
+        OpRow {
+            op: "GetTeamworkHostedContent",
+            method: Method::GET,
+            path: format!("/beta/appCatalogs/teamsApps/{app_id}/appDefinitions/{def_id}/outlineIcon/hostedContent"),
+            body: None,
+            headers: vec![],
+            delegated: BOT_D,
+            application: None,
+        },
+        // Beta only, delegated only (lifecycle spec 5.2).
+        OpRow {
+            op: "GetTeamworkHostedContentBytes",
+            method: Method::GET,
+            path: format!("/beta/appCatalogs/teamsApps/{app_id}/appDefinitions/{def_id}/colorIcon/hostedContent/$value"),
+            body: None,
+            headers: vec![],
+            delegated: BOT_D,
+            application: None,
+        },
         OpRow {
             op: "ListUserInstalledApps",
             method: Method::GET,

@@ -76,9 +76,9 @@ const ROWS: &[(&str, &str)] = &[
     ("v1_team_uninstall_app", "team installation; DELETE; 204, then 404"),
     ("v1_team_upgrade", "1.0.0 installed, 1.1.0 published; body {} sent as application/json (spec 1.3); 204"),
     ("v1_team_upgrade_with_consent", "1.1.0 requires the doc's two RSC permissions; same consent body; 204"),
-    ("beta_catalog_get_colorIcon_org_app", "icons are not implemented (spec 3.8): 501 NotImplemented saying so"),
-    ("beta_catalog_get_colorIcon_store_app", "no store apps via Graph; mapped onto an org app; icons not implemented: 501"),
-    ("beta_catalog_get_outlineIcon_org_app", "icons are not implemented (spec 3.8): 501 NotImplemented saying so"),
+    ("beta_catalog_get_colorIcon_org_app", "published app, the admin's token (icons are delegated-only); 200 teamsAppIcon"),
+    ("beta_catalog_get_colorIcon_store_app", "no store apps via Graph; mapped onto an org app (trailing slash kept); 200 teamsAppIcon"),
+    ("beta_catalog_get_outlineIcon_org_app", "published app, the admin's token; 200 teamsAppIcon"),
     ("beta_catalog_update_app", "admin posts 1.0.1 of a published app; 204"),
     ("beta_catalog_update_app_requiresReview", "admin posts 1.0.11 with four application RSC permissions, requiresReview=true; 201 + Location; context '#appDefinition' is a sample quirk"),
     ("beta_user_upgrade", "1.0.0 installed for Megan, 1.1.0 published; beta upgrade; 204"),
@@ -778,10 +778,8 @@ async fn prepare(ex: &Example, c: &Ctx) -> Plan {
             let url = ex.request["url"].as_str().unwrap();
             let doc_app = url.split("/teamsApps/").nth(1).unwrap().split('/').next().unwrap();
             let doc_def = url.split("/appDefinitions/").nth(1).unwrap().split('/').next().unwrap();
-            let mut p = plan_from(ex, &c.app, &s2(&[(doc_app, &ids.app), (doc_def, &ids.def)]));
-            // Icons are beta-only and not implemented by the emulator (spec 3.8).
-            p.status = 501;
-            p.rules.not_implemented = true;
+            // Icons are beta-only and delegated-only (lifecycle spec 5.2): the admin asks.
+            let mut p = plan_from(ex, &c.admin, &s2(&[(doc_app, &ids.app), (doc_def, &ids.def)]));
             p.ids = ids;
             p
         }

@@ -20,6 +20,7 @@ mod first_runs;
 mod fixtures;
 mod grants;
 mod health;
+mod icons;
 mod installations;
 mod migrations;
 mod multinode;

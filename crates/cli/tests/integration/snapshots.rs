@@ -9,6 +9,8 @@
 
 use std::collections::BTreeSet;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::common::graph::{Graph, Scope, Version};
@@ -146,6 +148,29 @@ async fn every_operation(version: Version) -> BTreeSet<&'static str> {
     snap.check("get_teams_app", 200, &admin_g.get_teams_app(&app, "").await);
     snap.check("get_app_definition", 200, &admin_g.get_app_definition(&app, &def1, "").await);
     snap.check("get_teamwork_bot", 200, &admin_g.get_teamwork_bot(&app, &def1).await);
+
+    // The icons of the published package (beta only, delegated only).
+    if version == Version::Beta {
+        snap.redact.add(&s.url(""), "server");
+        for (kind, suffix) in [("colorIcon", ""), ("outlineIcon", "_via_outline_icon")] {
+            let name =
+                |op: &str| -> &'static str { Box::leak(format!("{op}{suffix}").into_boxed_str()) };
+            let r = admin_g.get_teams_app_icon(&app, &def1, kind, "$expand=hostedContent").await;
+            // The ids encode a hash of the definition id, which holds the catalog id.
+            snap.redact.add(r.body["id"].as_str().expect("an icon id"), &format!("{kind}-id"));
+            let hosted = r.body["hostedContent"]["id"].as_str().expect("a hosted content id");
+            snap.redact.add(hosted, &format!("{kind}-hostedContent-id"));
+            snap.check(name("get_teams_app_icon"), 200, &r);
+            let r = admin_g.get_teamwork_hosted_content(&app, &def1, kind).await;
+            snap.check(name("get_teamwork_hosted_content"), 200, &r);
+            let (r, bytes) = admin_g.get_teamwork_hosted_content_bytes(&app, &def1, kind).await;
+            // A snapshot holds JSON: the bytes as their content type and base64.
+            let content_type = r.headers["content-type"].to_str().unwrap().to_owned();
+            let body = json!({ "contentType": content_type, "base64": STANDARD.encode(bytes) });
+            let shown = Resp { status: r.status, headers: r.headers.clone(), body };
+            snap.check(name("get_teamwork_hosted_content_bytes"), 200, &shown);
+        }
+    }
 
     // Installations in the three scopes (with consent to the app's RSC permissions).
     let mut installations = Vec::new();

@@ -175,6 +175,49 @@ impl Graph<'_> {
         self.get(path, "").await
     }
 
+    /// `kind` is `colorIcon` or `outlineIcon` (beta).
+    pub async fn get_teams_app_icon(
+        &self,
+        app: &str,
+        definition: &str,
+        kind: &str,
+        query: &str,
+    ) -> Resp {
+        let path = format!("/appCatalogs/teamsApps/{app}/appDefinitions/{definition}/{kind}");
+        self.get(path, query).await
+    }
+
+    pub async fn get_teamwork_hosted_content(
+        &self,
+        app: &str,
+        definition: &str,
+        kind: &str,
+    ) -> Resp {
+        let path = format!(
+            "/appCatalogs/teamsApps/{app}/appDefinitions/{definition}/{kind}/hostedContent"
+        );
+        self.get(path, "").await
+    }
+
+    /// The icon's bytes (`…/hostedContent/$value`): status, headers and the raw body (the
+    /// [`Resp`] of an error, whose body is JSON, is in `.0`).
+    pub async fn get_teamwork_hosted_content_bytes(
+        &self,
+        app: &str,
+        definition: &str,
+        kind: &str,
+    ) -> (Resp, Vec<u8>) {
+        let path = self.path(&format!(
+            "/appCatalogs/teamsApps/{app}/appDefinitions/{definition}/{kind}/hostedContent/$value"
+        ));
+        let res = self.server.client.get(self.server.url(&path)).bearer_auth(&self.token);
+        let res = res.send().await.expect("request");
+        let (status, headers) = (res.status(), res.headers().clone());
+        let bytes = res.bytes().await.expect("body").to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (Resp { status, headers, body }, bytes)
+    }
+
     // --- installations, by scope -------------------------------------------------------------
 
     pub async fn list_installed_apps(&self, scope: Scope<'_>, query: &str) -> Resp {

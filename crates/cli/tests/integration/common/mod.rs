@@ -34,7 +34,7 @@ pub const SELF_APP: (&str, &str) = ("44444444-4444-4444-8444-444444444444", "sel
 pub const NOPERM: (&str, &str) = ("55555555-5555-4555-8555-555555555555", "none-secret");
 pub const DIRECTORY: (&str, &str) = ("77777777-7777-4777-8777-777777777777", "directory-secret");
 /// Delegated install, upgrade and uninstall in the three scopes (no consent, no application permissions).
-pub const WRITER: (&str, &str) = ("99999999-9999-4999-8999-999999999999", "writer-secret");
+pub const WRITER: (&str, &str) = ("9a9a9a9a-0000-4000-8000-00000000a11a", "writer-secret");
 pub const FAB: (&str, &str) = ("66666666-6666-4666-8666-666666666666", "fab-secret");
 pub const STORE_APP: &str = "0d820ecd-def2-4297-adad-78056cde7c78";
 
