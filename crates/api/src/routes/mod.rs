@@ -166,21 +166,33 @@ async fn unknown_path(uri: Uri) -> ApiError {
 fn normalize(mut req: Request) -> Request {
     let uri = req.uri();
     let path = uri.path();
+    let controls = path.starts_with("/_teamsapps/");
+    // Graph compares GUIDs case-insensitively; the store keeps them lower-case (test-control
+    // names are the caller's own and stay as written).
+    let canonical = |i: usize, seg: &str| -> Option<String> {
+        if let Some(c) = canonical_segment(i, seg) {
+            return (c != seg).then(|| c.to_string());
+        }
+        let upper_guid = !controls
+            && seg.len() == 36
+            && seg.bytes().any(|b| b.is_ascii_uppercase())
+            && uuid::Uuid::try_parse(seg).is_ok();
+        upper_guid.then(|| seg.to_ascii_lowercase())
+    };
     // Most requests are spelled canonically already: check before building anything.
-    let differs = |(i, seg): (usize, &str)| canonical_segment(i, seg).is_some_and(|c| c != seg);
     let trailing_slash = path.len() > 1 && path.ends_with('/');
-    if !trailing_slash && !path.split('/').enumerate().any(differs) {
+    if !trailing_slash && !path.split('/').enumerate().any(|(i, seg)| canonical(i, seg).is_some()) {
         return req;
     }
     let mut changed = false;
     let mut out: Vec<String> = Vec::new();
     for (i, seg) in path.split('/').enumerate() {
-        match canonical_segment(i, seg) {
-            Some(c) if c != seg => {
+        match canonical(i, seg) {
+            Some(c) => {
                 changed = true;
-                out.push(c.to_string());
+                out.push(c);
             }
-            _ => out.push(seg.to_string()),
+            None => out.push(seg.to_string()),
         }
     }
     let mut new_path = out.join("/");
@@ -306,5 +318,21 @@ mod tests {
             norm("/v1.0/chats/19%3Aa%40thread.v2/installedApps"),
             "/v1.0/chats/19%3Aa%40thread.v2/installedApps"
         );
+    }
+
+    #[test]
+    fn guids_in_paths_are_lower_cased_and_nothing_else_is() {
+        assert_eq!(
+            norm("/v1.0/users/8B081EF6-4792-4DEF-B2C9-C363A1BF41D5/teamwork/installedApps/QUJD"),
+            "/v1.0/users/8b081ef6-4792-4def-b2c9-c363a1bf41d5/teamwork/installedApps/QUJD"
+        );
+        assert_eq!(
+            norm("/2F1A6C2E-0000-4000-8000-000000000001/oauth2/v2.0/token"),
+            "/2f1a6c2e-0000-4000-8000-000000000001/oauth2/v2.0/token"
+        );
+        // Not a GUID (a base64 id, a UPN), or a test control's own name: as written.
+        assert_eq!(norm("/v1.0/users/Adele@Contoso.example"), "/v1.0/users/Adele@Contoso.example");
+        let snapshot = "/_teamsapps/snapshots/8B081EF6-4792-4DEF-B2C9-C363A1BF41D5";
+        assert_eq!(norm(snapshot), snapshot);
     }
 }

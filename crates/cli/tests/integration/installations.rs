@@ -1856,3 +1856,32 @@ async fn methods_not_served_on_installations_are_405() {
         assert_eq!(list_ids(&s, &tok, sc).await, vec![sc.installation_id(&app_id)]);
     }
 }
+
+#[tokio::test]
+async fn guids_in_paths_match_whatever_their_case() {
+    let s = Server::start().await;
+    let app = s.app_token(ROLLOUT).await;
+    let g = s.graph(&app);
+    for (lower, scope) in [(ADELE, Scope::User(ADELE)), (TEAM, Scope::Team(TEAM))] {
+        let upper = lower.to_ascii_uppercase();
+        let expected = g.list_installed_apps(scope, "").await;
+        assert_eq!(expected.status, 200, "{}", expected.body);
+        let path = scope.installed_apps().replace(lower, &upper);
+        let r = s.get(&app, &format!("/v1.0{path}")).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(r.body["value"], expected.body["value"], "{path}");
+    }
+    // The tenant in the token endpoint's path too.
+    let (status, body) = s
+        .token_raw(
+            &TENANT.to_ascii_uppercase(),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", ROLLOUT.0),
+                ("client_secret", ROLLOUT.1),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
