@@ -97,11 +97,16 @@ impl Throttle {
     }
 }
 
-/// The team of a `/teams/{team}/…` path.
+/// The team of a `/teams/{team}/…` path, or of its aliases `/groups/{group}/team/…` and
+/// `…/joinedTeams/{team}/…` (lifecycle spec 2): one team, one limit, whichever path reaches it.
 fn team_of(path: &str) -> Option<&str> {
-    let mut segs = path.split('/').skip_while(|s| *s != "teams");
-    segs.next()?;
-    segs.next().filter(|s| !s.is_empty())
+    let segs: Vec<&str> = path.split('/').collect();
+    let id = |i: usize| segs.get(i).copied().filter(|s| !s.is_empty());
+    segs.iter().enumerate().find_map(|(i, s)| match *s {
+        "teams" | "joinedTeams" => id(i + 1),
+        "groups" if segs.get(i + 2) == Some(&"team") => id(i + 1),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -112,6 +117,12 @@ mod tests {
     fn team_of_a_path() {
         assert_eq!(team_of("/v1.0/teams/t1/installedApps"), Some("t1"));
         assert_eq!(team_of("/v1.0/chats/c/installedApps"), None);
+        assert_eq!(team_of("/v1.0/groups/t1/team/installedApps/x/upgrade"), Some("t1"));
+        assert_eq!(team_of("/beta/users/u/joinedTeams/t1/installedApps"), Some("t1"));
+        assert_eq!(team_of("/v1.0/me/joinedTeams/t1/installedApps"), Some("t1"));
+        assert_eq!(team_of("/v1.0/users/u/joinedTeams"), None);
+        assert_eq!(team_of("/v1.0/groups/g/permissionGrants"), None);
+        assert_eq!(team_of("/v1.0/teams"), None);
     }
 
     #[test]

@@ -134,6 +134,23 @@ async fn pass_rate_under_a_burst_stays_within_ten_percent_of_the_limit() {
     assert!((0.9..=1.1).contains(&share), "{passed} passed in {secs:.2}s; expected {expected:.1}");
 }
 
+/// The aliases of a team's installations (lifecycle spec 2) reach the same team: one limit.
+#[tokio::test]
+async fn the_team_limit_counts_the_team_aliases_too() {
+    let s = throttled(json!({"get": 1000, "perTeamPerSecond": 4})).await;
+    let reader = s.app_token(READER).await;
+    for path in [
+        format!("/v1.0/teams/{TEAM}/installedApps"),
+        format!("/v1.0/groups/{TEAM}/team/installedApps"),
+        format!("/beta/users/{ADELE}/joinedTeams/{TEAM}/installedApps"),
+        format!("/v1.0/groups/{TEAM}/team/installedApps"),
+    ] {
+        assert_eq!(s.get(&reader, &path).await.status, 200, "{path}");
+    }
+    let r = s.get(&reader, &format!("/v1.0/users/{MEGAN}/joinedTeams/{TEAM}/installedApps")).await;
+    assert_throttled(&r, "4");
+}
+
 #[tokio::test]
 async fn at_most_the_team_limit_per_second_on_one_team() {
     let s = throttled(json!({"get": 1000, "perTeamPerSecond": 4})).await;
