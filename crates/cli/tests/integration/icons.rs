@@ -300,3 +300,37 @@ async fn store_apps_icons_are_on_the_cdn_and_fixture_apps_have_no_hosted_content
     let (r, _) = g.get_teamwork_hosted_content_bytes(ORG_APP, &def, "colorIcon").await;
     r.assert_error(404, "NotFound");
 }
+
+/// The icon files are part of the state a test-control snapshot saves and restores.
+#[tokio::test]
+async fn icons_come_back_with_a_restored_snapshot() {
+    const KEY: &str = "icons-test-admin-key";
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("icons.yaml");
+    std::fs::write(&fixture, FIXTURE).unwrap();
+    let s = Server::start_seeded(&fixture, &["--admin-key", KEY]).await;
+    let admin = s.user_token(ROLLOUT, "megan@contoso.example", "megan-pw").await;
+    let mid = new_manifest_id();
+    let zip = package_with(
+        &manifest_with_icon_paths(&mid, "1.0.0"),
+        icon(192, "kept"),
+        icon(32, "kept-too"),
+    );
+    let r = s.post_zip(&admin, "/beta/appCatalogs/teamsApps", zip).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let app = r.body["id"].as_str().unwrap().to_owned();
+    let g = s.beta(&admin);
+    let def = definition_of(&g.list_app_definitions(&app, "").await.body, "1.0.0");
+    let control = |path: &str| {
+        let req = s.client.post(s.url(path)).bearer_auth(KEY);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(control("/_teamsapps/snapshots/with-icons").await, 201);
+    assert_eq!(g.delete_teams_app(&app).await.status, 204);
+    let (r, _) = g.get_teamwork_hosted_content_bytes(&app, &def, "outlineIcon").await;
+    r.assert_error(404, "NotFound");
+    assert_eq!(control("/_teamsapps/snapshots/with-icons/restore").await, 200);
+    let (r, bytes) = g.get_teamwork_hosted_content_bytes(&app, &def, "outlineIcon").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(bytes, icon(32, "kept-too"));
+}
