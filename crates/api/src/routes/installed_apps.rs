@@ -108,7 +108,7 @@ impl Nav {
     fn path_user(&self, auth: &Authorized) -> ApiResult<Option<String>> {
         if let Some(user) = self.params.get("user") {
             Ok(Some(user.clone()))
-        } else if self.route.starts_with("/me/") || self.route.contains("/me/") {
+        } else if self.route.contains("/me/") {
             Ok(Some(installations::signed_in_user(auth)?))
         } else {
             Ok(None)
