@@ -512,8 +512,8 @@ const OPS: &[Operation] = &[
     Operation::UninstallAppInTeam,
 ];
 
-/// The directory reads and tenant settings (lifecycle spec 1, 4): not app operations, so not in
-/// this matrix; their permissions are tested over HTTP (crates/cli/tests/integration/directory.rs,
+/// The directory reads, tenant settings and icon reads (lifecycle spec 1, 4, 5): not app
+/// operations of this matrix; their permissions are tested over HTTP (crates/cli/tests/integration/directory.rs,
 /// teamwork.rs).
 const DIRECTORY_READS: &[Operation] = &[
     Operation::ListChatPermissionGrants,
@@ -535,6 +535,11 @@ const DIRECTORY_READS: &[Operation] = &[
     Operation::ListChats,
     Operation::GetChat,
     Operation::ListGroups,
+    // The beta icon reads (lifecycle spec 5), whose answers are package bytes the store keeps:
+    // their permissions are tested over HTTP too (icons.rs, and auth.rs's table of 403s).
+    Operation::GetTeamsAppIcon,
+    Operation::GetTeamworkHostedContent,
+    Operation::GetTeamworkHostedContentBytes,
 ];
 
 /// What an operation is, and its (delegated, application) tables; `None`: that token kind is not
