@@ -145,25 +145,48 @@ impl Page<'_> {
         let order = self.order;
         items.sort_by(|a, b| order(&a.0, &b.0));
         let total = items.len();
-        let kept = query_without_token(self.raw_query);
-        let list = list_identity(self.path, &kept);
-        let start = match &self.query.skip_token {
-            Some(t) => {
-                let token = SkipToken::decode(t, &list).ok_or_else(bad_skip_token)?;
-                items.partition_point(|(k, _)| order(k, &token.after) != Ordering::Greater)
-            }
+        let start = match self.after()? {
+            Some(after) => items.partition_point(|(k, _)| order(k, &after) != Ordering::Greater),
             None => 0,
         };
-        let top = self.query.top.or(self.default_top).unwrap_or(usize::MAX);
-        let end = start.saturating_add(top).min(total);
+        let end = start.saturating_add(self.top()).min(total);
+        let last = (end > start).then(|| items[end - 1].0.clone());
+        let page: Vec<Value> = items[start..end].iter().map(|(_, i)| build(*i)).collect();
+        self.render_page(page, last.filter(|_| end < total), Some(total))
+    }
+
+    /// The key the request's `$skiptoken` continues after (refused when it is not this list's).
+    pub fn after(&self) -> ApiResult<Option<String>> {
+        let list = list_identity(self.path, &query_without_token(self.raw_query));
+        self.query
+            .skip_token
+            .as_deref()
+            .map(|t| SkipToken::decode(t, &list).map(|t| t.after).ok_or_else(bad_skip_token))
+            .transpose()
+    }
+
+    /// The page size: `$top`, else the list's default, else all.
+    pub fn top(&self) -> usize {
+        self.query.top.or(self.default_top).unwrap_or(usize::MAX)
+    }
+
+    /// Renders one page already cut (by the store, say): `more_after` is the page's last key
+    /// when more items follow it, `total` the list's length when known (for `@odata.count`).
+    pub fn render_page(
+        self,
+        page: Vec<Value>,
+        more_after: Option<String>,
+        total: Option<usize>,
+    ) -> ApiResult<Response> {
         let mut out = Map::new();
         out.insert("@odata.context".into(), Value::String(self.context));
         if self.query.count || self.always_count {
-            out.insert("@odata.count".into(), Value::from(total));
+            out.insert("@odata.count".into(), Value::from(total.unwrap_or(page.len())));
         }
         // An empty page ($top=0) has no last key: no link, or a client would loop forever.
-        if end < total && end > start {
-            let token = SkipToken { after: items[end - 1].0.clone() }.encode(&list);
+        if let Some(after) = more_after.filter(|_| !page.is_empty()) {
+            let kept = query_without_token(self.raw_query);
+            let token = SkipToken { after }.encode(&list_identity(self.path, &kept));
             let mut q = kept;
             if !q.is_empty() {
                 q.push('&');
@@ -174,7 +197,6 @@ impl Page<'_> {
                 Value::String(format!("{}{}?{q}", base_url(self.headers), self.path)),
             );
         }
-        let page: Vec<Value> = items[start..end].iter().map(|(_, i)| build(*i)).collect();
         out.insert("value".into(), Value::Array(page));
         Ok(json_response(StatusCode::OK, Value::Object(out)))
     }

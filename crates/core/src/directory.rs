@@ -62,6 +62,18 @@ pub async fn list_users(store: &dyn Store, auth: &Authorized) -> CoreResult<Vec<
     Ok(store.list_users(&principal.tenant_id).await?)
 }
 
+/// One page of `GET /users` straight from the store: at most `limit` users after `after` (a
+/// user principal name, ASCII case-folded), in that order.
+pub async fn list_users_after(
+    store: &dyn Store,
+    auth: &Authorized,
+    after: Option<&str>,
+    limit: usize,
+) -> CoreResult<Vec<User>> {
+    let principal = auth.principal_for(&[Operation::ListUsers])?;
+    Ok(store.list_users_after(&principal.tenant_id, after, limit).await?)
+}
+
 /// `GET /users/{id | upn}` and `GET /me`. `User.Read` reaches only the signed-in user.
 pub async fn get_user(
     store: &dyn Store,

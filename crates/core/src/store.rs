@@ -117,6 +117,25 @@ pub trait Store: Send + Sync + 'static {
     async fn application(&self, tenant_id: &str, app_id: &str) -> StoreResult<Option<Application>>;
     /// Every user of the tenant (the directory reads page and filter them).
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<User>>;
+    /// At most `limit` of the tenant's users in user principal name order (ASCII case-folded,
+    /// then byte order: the order `GET /users` lists them in), those after `after` when given.
+    /// A page of a large directory costs its own rows, not the whole directory's.
+    async fn list_users_after(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>> {
+        let mut users: Vec<(String, User)> = self
+            .list_users(tenant_id)
+            .await?
+            .into_iter()
+            .map(|u| (u.user_principal_name.to_ascii_lowercase(), u))
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .collect();
+        users.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(users.into_iter().take(limit).map(|(_, u)| u).collect())
+    }
     /// Every chat of the tenant.
     async fn list_chats(&self, tenant_id: &str) -> StoreResult<Vec<Chat>>;
     /// Every team of the tenant.

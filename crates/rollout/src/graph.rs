@@ -179,10 +179,14 @@ pub struct Graph {
 }
 
 /// Spaces the requests of one class so they reach Graph no faster than it accepts them. A 429
-/// holds the whole class back until its `Retry-After` has passed (every sender, not only the
-/// refused one: Graph asks clients to wait), and, when it says its limit with `RateLimit-Limit`
-/// per `RateLimit-Reset` seconds, spaces the requests at that pace. Each success shortens the
-/// spacing a little, so the pace creeps back up to what the limit allows.
+/// that shows the class is over its limit holds the whole class back until its `Retry-After`
+/// has passed (every sender, not only the refused one: Graph asks clients to wait), and, when it
+/// says its limit with `RateLimit-Limit` per `RateLimit-Reset` seconds, spaces the requests at
+/// that pace. A 429 shows the limit when it carries `RateLimit-*`, or when 429s have become a
+/// large share of the class's recent answers; a stray one (a fault, another client's burst)
+/// pauses only the refused call, so one per second does not stall the whole class for a second
+/// each time. Each success shortens the spacing a little, so the pace creeps back up to what the
+/// limit allows.
 #[derive(Debug)]
 struct Pacer {
     state: std::sync::Mutex<Pace>,
@@ -193,12 +197,21 @@ struct Pace {
     /// No request of the class is sent before this.
     next: Instant,
     spacing: Duration,
+    /// The share of recent answers that were 429 (a moving average over about ten answers).
+    throttled_share: f64,
 }
+
+/// From this share of 429s on, a 429 without `RateLimit-*` is taken as the class's limit.
+const LIMIT_SHARE: f64 = 0.25;
 
 impl Pacer {
     fn new() -> Pacer {
         Pacer {
-            state: std::sync::Mutex::new(Pace { next: Instant::now(), spacing: Duration::ZERO }),
+            state: std::sync::Mutex::new(Pace {
+                next: Instant::now(),
+                spacing: Duration::ZERO,
+                throttled_share: 0.0,
+            }),
         }
     }
 
@@ -226,7 +239,9 @@ impl Pacer {
 
     fn on_throttled(&self, retry_after: Option<Duration>, pace: Option<Duration>) {
         let mut p = self.lock();
-        if let Some(w) = retry_after {
+        p.throttled_share = p.throttled_share * 0.9 + 0.1;
+        let at_limit = pace.is_some() || p.throttled_share >= LIMIT_SHARE;
+        if let Some(w) = retry_after.filter(|_| at_limit) {
             p.next = p.next.max(Instant::now() + w);
         }
         if let Some(pace) = pace {
@@ -236,6 +251,7 @@ impl Pacer {
 
     fn on_success(&self) {
         let mut p = self.lock();
+        p.throttled_share *= 0.9;
         p.spacing = p.spacing.mul_f64(0.998);
         if p.spacing < Duration::from_micros(20) {
             p.spacing = Duration::ZERO;
@@ -630,6 +646,26 @@ mod tests {
             p.on_success();
         }
         assert_eq!(p.lock().spacing, Duration::ZERO, "successes bring the pace back up");
+    }
+
+    #[test]
+    fn a_stray_429_pauses_only_its_call_and_a_run_of_them_the_class() {
+        let p = Pacer::new();
+        // One 429 in twenty answers, without RateLimit-* (an injected fault, say): no hold.
+        for _ in 0..3 {
+            for _ in 0..19 {
+                p.on_success();
+            }
+            p.on_throttled(Some(Duration::from_secs(1)), None);
+            assert_eq!(p.turn(1), None, "a stray 429 holds nobody else back");
+        }
+        // 429s come in a run: the class is at its limit, and waits out the Retry-After.
+        let before = Instant::now();
+        for _ in 0..3 {
+            p.on_throttled(Some(Duration::from_millis(300)), None);
+        }
+        let at = p.turn(1).expect("held");
+        assert!(at >= before + Duration::from_millis(300));
     }
 
     #[test]

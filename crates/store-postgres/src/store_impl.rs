@@ -399,6 +399,54 @@ impl Store for PgStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.list_users_after", level = "debug", skip_all, fields(tenant = %tenant_id))]
+    async fn list_users_after(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>> {
+        if any_nul(&[tenant_id, after.unwrap_or_default()]) {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The users_upn index (tenant_id, lower(user_principal_name)) under the column's "C"
+        // collation serves the seek and the order; lower() there folds ASCII only, as the
+        // API's keys do. Two statements: an OR of "no bound" would keep the planner from seeking.
+        self.run("list_users_after", |c| async move {
+            let rows = match after {
+                Some(after) => {
+                    query(
+                        &c,
+                        concat!(
+                            "SELECT ",
+                            user_cols!(),
+                            " FROM users WHERE tenant_id = $1 AND lower(user_principal_name) > $2",
+                            " ORDER BY lower(user_principal_name) LIMIT $3"
+                        ),
+                        &[&tenant_id, &after, &limit],
+                    )
+                    .await?
+                }
+                None => {
+                    query(
+                        &c,
+                        concat!(
+                            "SELECT ",
+                            user_cols!(),
+                            " FROM users WHERE tenant_id = $1",
+                            " ORDER BY lower(user_principal_name) LIMIT $2"
+                        ),
+                        &[&tenant_id, &limit],
+                    )
+                    .await?
+                }
+            };
+            decode_all(&rows, rows::user)
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "store.list_chats", level = "debug", skip_all, fields(tenant = %tenant_id))]
     async fn list_chats(&self, tenant_id: &str) -> StoreResult<Vec<Chat>> {
         if any_nul(&[tenant_id]) {

@@ -414,6 +414,48 @@ impl Store for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(name = "store.list_users_after", level = "debug", skip_all, fields(tenant = %tenant_id))]
+    async fn list_users_after(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<User>> {
+        const WHAT: &str = "list_users_after";
+        let (tenant_id, after) = (tenant_id.to_owned(), after.map(str::to_owned));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The users_upn index (tenant_id, lower(user_principal_name)) serves both the seek and
+        // the order; lower() folds ASCII only, as the API's keys do.
+        // An OR of "no bound" would keep the planner from seeking, hence two statements.
+        self.read(WHAT, move |c| match after {
+            Some(after) => all(
+                c,
+                WHAT,
+                concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users WHERE tenant_id = ?1 AND lower(user_principal_name) > ?2",
+                    " ORDER BY lower(user_principal_name) LIMIT ?3"
+                ),
+                params![tenant_id, after, limit],
+                rows::user,
+            ),
+            None => all(
+                c,
+                WHAT,
+                concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users WHERE tenant_id = ?1",
+                    " ORDER BY lower(user_principal_name) LIMIT ?2"
+                ),
+                params![tenant_id, limit],
+                rows::user,
+            ),
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "store.list_chats", level = "debug", skip_all, fields(tenant = %tenant_id))]
     async fn list_chats(&self, tenant_id: &str) -> StoreResult<Vec<Chat>> {
         const WHAT: &str = "list_chats";

@@ -411,3 +411,56 @@ async fn fixture_profile_values_are_checked() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("visibility must be private, public or hiddenMembership"), "{err}");
 }
+
+/// Pages of `GET /users` without `$filter` are cut by the store (keyset paging on the UPN
+/// index): the order must still be the one the whole-list path gives (ASCII case-folded UPNs,
+/// then bytes: `_amy` before `Bob`, which byte order would put first), every user exactly once.
+#[tokio::test]
+async fn store_cut_user_pages_keep_the_folded_upn_order() {
+    let upns =
+        ["Bob@c.example", "_amy@c.example", "carl@c.example", "ALEX@c.example", "dee@c.example"];
+    let users: String = upns
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            format!("      - {{ id: 00000000-0000-4000-8000-00000000000{i}, userPrincipalName: \"{u}\" }}\n")
+        })
+        .collect();
+    let fixture = format!(
+        "tenants:\n  - id: {TENANT}\n    users:\n{users}    applications:\n      - appId: {}\n        clientSecret: {}\n        applicationPermissions: [User.Read.All]\n",
+        DIRECTORY.0, DIRECTORY.1
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fixture.yaml");
+    std::fs::write(&path, fixture).unwrap();
+    let s = Server::start_seeded(&path, &[]).await;
+    let app = s.app_token(DIRECTORY).await;
+    let mut expected: Vec<String> = upns.iter().map(|u| u.to_string()).collect();
+    expected.sort_by_key(|u| u.to_ascii_lowercase());
+    assert_eq!(expected[0], "_amy@c.example");
+    for top in [1, 2, 3, 5, 999] {
+        let (all, pages) = walk(&s, &app, &format!("/v1.0/users?$top={top}")).await;
+        let got: Vec<&str> = all.iter().map(|u| u["userPrincipalName"].as_str().unwrap()).collect();
+        assert_eq!(got, expected, "$top={top}");
+        assert_eq!(pages, upns.len().div_ceil(top), "$top={top}");
+    }
+    // The whole-list path ($count) agrees, and counts them all.
+    let r = s
+        .send(
+            reqwest::Method::GET,
+            Some(&app),
+            "/v1.0/users?$count=true&$top=999",
+            None,
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["@odata.count"], 5);
+    assert_eq!(ids(&r.body, "userPrincipalName"), expected);
+    // A token from one list is refused on another (the $top differs), as before.
+    let r = s.get(&app, "/v1.0/users?$top=2").await;
+    let link = r.body["@odata.nextLink"].as_str().unwrap();
+    let token = link.split("$skiptoken=").nth(1).unwrap();
+    let r = s.get(&app, &format!("/v1.0/users?$top=3&$skiptoken={token}")).await;
+    r.assert_error(400, "BadRequest");
+}
